@@ -1,0 +1,186 @@
+"""Apps (key pairs): the model, the seven built-in test apps, and strict loading of an apps file."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from .errors import ConfigError
+
+SOLVE_MODES = ("click", "auto", "fail", "never")
+IP_BINDING_MODES = ("lenient", "strict")
+
+DEFAULT_MODERATION = {
+    "violence": ["kill", "violence"],
+    "hate": ["hate"],
+    "sexual": ["nsfw"],
+    "self-harm": ["self-harm"],
+    "csam": [],
+}
+
+
+@dataclass(frozen=True)
+class Widget:
+    """How the stub browser widget behaves for an app."""
+
+    solve: str = "click"
+    delay_ms: int = 0
+    error: str = "invalid_token"
+
+
+@dataclass(frozen=True)
+class App:
+    app_key: str
+    app_secret: str
+    name: str = ""
+    pass_token_ttl: int = 300
+    server_token_required: bool = False
+    ip_binding: str = "lenient"
+    disabled: bool = False
+    risk_score: int = 10
+    widget: Widget = field(default_factory=Widget)
+    rate_limit: int | None = None  # requests per minute, shared by all workers
+    quota: int | None = None  # solves before the widget turns to degraded dg_ tokens
+    moderation: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    always_fail: bool = False
+    builtin: bool = False
+
+    def secret_matches(self, secret: str | None) -> bool:
+        """Constant-time comparison (contract §3)."""
+        return secret is not None and hmac.compare_digest(secret.encode(), self.app_secret.encode())
+
+    def moderation_categories(self) -> Mapping[str, tuple[str, ...]]:
+        return self.moderation or {k: tuple(v) for k, v in DEFAULT_MODERATION.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["moderation"] = {k: list(v) for k, v in self.moderation_categories().items()}
+        return data
+
+
+BUILTIN_APPS: tuple[App, ...] = (
+    App("demo_app", "demo_secret", name="Demo (click to solve)", builtin=True),
+    App("auto_pass_app", "auto_pass_secret", name="Solves by itself",
+        widget=Widget(solve="auto"), builtin=True),
+    App("always_fail_app", "always_fail_secret", name="Always fails",
+        widget=Widget(solve="fail", error="invalid_token"), always_fail=True, builtin=True),
+    App("server_token_app", "server_token_secret", name="Requires a server token",
+        server_token_required=True, builtin=True),
+    App("strict_ip_app", "strict_ip_secret", name="Strict IP binding",
+        ip_binding="strict", builtin=True),
+    App("degraded_app", "degraded_secret", name="Quota exhausted (dg_ tokens)",
+        quota=0, builtin=True),
+    App("disabled_app", "disabled_secret", name="Disabled", disabled=True, builtin=True),
+)
+
+
+class AppRegistry:
+    """The apps known to this emulator, looked up by key; immutable after start."""
+
+    def __init__(self, apps: Iterable[App]):
+        self._by_key: dict[str, App] = {}
+        for app in apps:
+            self._by_key[app.app_key] = app  # a file may override a built-in
+
+    def get(self, app_key: str | None) -> App | None:
+        return self._by_key.get(app_key) if app_key else None
+
+    def owner_of_secret(self, secret: str | None) -> App | None:
+        """Which app a (wrong) secret belongs to, for the human reason only."""
+        for app in self._by_key.values():
+            if app.secret_matches(secret):
+                return app
+        return None
+
+    def __iter__(self):
+        return iter(self._by_key.values())
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
+def load_registry(path: str | None, include_builtin: bool = True) -> AppRegistry:
+    apps: list[App] = list(BUILTIN_APPS) if include_builtin else []
+    if path:
+        apps.extend(load_apps_file(path))
+    return AppRegistry(apps)
+
+
+def load_apps_file(path: str) -> list[App]:
+    """Load and strictly validate an apps YAML file; ConfigError names file, key path, problem."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read apps file: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if isinstance(doc, Mapping) and set(doc) == {"apps"}:
+        doc = doc["apps"]
+    if not isinstance(doc, list):
+        raise ConfigError(f"{path}: apps: expected a list of apps (or a mapping with the key 'apps')")
+    return [parse_app(item, f"{path}: apps[{i}]") for i, item in enumerate(doc)]
+
+
+_APP_FIELDS = {
+    "app_key": str, "app_secret": str, "name": str, "pass_token_ttl": int,
+    "server_token_required": bool, "ip_binding": str, "disabled": bool, "risk_score": int,
+    "widget": dict, "rate_limit": int, "quota": int, "moderation": dict, "always_fail": bool,
+}
+_WIDGET_FIELDS = {"solve": str, "delay_ms": int, "error": str}
+
+
+def parse_app(item: Any, where: str) -> App:
+    if not isinstance(item, Mapping):
+        raise ConfigError(f"{where}: expected a mapping")
+    _check_keys(item, _APP_FIELDS, where)
+    for required in ("app_key", "app_secret"):
+        if not item.get(required):
+            raise ConfigError(f"{where}.{required}: required, non-empty string")
+    values = dict(item)
+    if "widget" in values:
+        _check_keys(values["widget"], _WIDGET_FIELDS, f"{where}.widget")
+        widget = Widget(**values["widget"])
+        if widget.solve not in SOLVE_MODES:
+            raise ConfigError(f"{where}.widget.solve: must be one of {', '.join(SOLVE_MODES)}")
+        if widget.delay_ms < 0:
+            raise ConfigError(f"{where}.widget.delay_ms: must be >= 0")
+        values["widget"] = widget
+    if values.get("ip_binding", "lenient") not in IP_BINDING_MODES:
+        raise ConfigError(f"{where}.ip_binding: must be one of {', '.join(IP_BINDING_MODES)}")
+    if values.get("pass_token_ttl", 300) < 1:
+        raise ConfigError(f"{where}.pass_token_ttl: must be >= 1")
+    if not 0 <= values.get("risk_score", 10) <= 100:
+        raise ConfigError(f"{where}.risk_score: must be between 0 and 100")
+    for key in ("rate_limit", "quota"):
+        if values.get(key) is not None and values[key] < 0:
+            raise ConfigError(f"{where}.{key}: must be >= 0")
+    if "moderation" in values:
+        values["moderation"] = _parse_moderation(values["moderation"], f"{where}.moderation")
+    return App(**values)
+
+
+def _parse_moderation(raw: Mapping, where: str) -> dict[str, tuple[str, ...]]:
+    out = {}
+    for category, words in raw.items():
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise ConfigError(f"{where}.{category}: expected a list of words")
+        out[str(category)] = tuple(w.lower() for w in words)
+    return out
+
+
+def _check_keys(item: Any, schema: Mapping[str, type], where: str) -> None:
+    if not isinstance(item, Mapping):
+        raise ConfigError(f"{where}: expected a mapping")
+    for key, value in item.items():
+        if key not in schema:
+            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(schema)})")
+        expected = schema[key]
+        if value is None and expected in (int,) and key in ("rate_limit", "quota"):
+            continue
+        ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+        if not ok:
+            raise ConfigError(f"{where}.{key}: expected {expected.__name__}, got {type(value).__name__}")

@@ -1,0 +1,39 @@
+"""Clock: real time plus a virtual offset that lives in the shared store (contract §6).
+
+All workers read the offset from the store, so advancing the clock through one worker
+moves time for every worker and replica at once."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+CLOCK_KEY = "clock_offset"
+
+
+class Clock:
+    def __init__(self, store, real_time: Callable[[], float] = time.time):
+        self._store = store
+        self._real_time = real_time
+
+    def real(self) -> float:
+        return self._real_time()
+
+    def offset(self) -> float:
+        raw = self._store.get(CLOCK_KEY)
+        return float(raw) if raw else 0.0
+
+    def now(self) -> float:
+        """Virtual now: what every expiry check uses."""
+        return self._real_time() + self.offset()
+
+    def set_offset(self, seconds: float) -> float:
+        self._store.set(CLOCK_KEY, repr(float(seconds)))
+        return float(seconds)
+
+    def advance(self, seconds: float) -> float:
+        """Move virtual time forward atomically (concurrent advances add up)."""
+        return self._store.incr_float(CLOCK_KEY, float(seconds))
+
+    def reset(self) -> None:
+        self._store.delete(CLOCK_KEY)

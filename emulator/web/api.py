@@ -1,0 +1,120 @@
+"""The real CaptchaLa server API (contract §3): thin views over the pure domain."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from ..apps import App
+from ..challenges import IssueRequest, issue_server_token
+from ..errors import ErrorCode, RequestError
+from ..journal import token_fingerprint
+from ..moderation import moderate_input, moderate_text
+from ..runtime import Runtime
+from ..validation import ValidateRequest, validate
+from . import envelope
+from .context import form_or_json_body, json_body
+from .exchange import Exchange, api_call
+
+bp = Blueprint("api", __name__)
+
+
+def authenticate(rt: Runtime, ex: Exchange, body: dict | None = None) -> App:
+    """X-App-Key / X-App-Secret checks in the contract's order, before the body is read.
+
+    The moderation endpoints also carry the pair in the body (facts §2); headers win."""
+    key = request.headers.get("X-App-Key") or (body or {}).get("app_key")
+    secret = request.headers.get("X-App-Secret") or (body or {}).get("app_secret")
+    ex.app_key = key if isinstance(key, str) else None
+    app = rt.apps.get(ex.app_key)
+    if app is None:
+        why = "X-App-Key header is missing" if not key else f"no app with key {str(key)[:64]!r}"
+        raise RequestError(ErrorCode.INVALID_APP_KEY, why)
+    if not app.secret_matches(secret if isinstance(secret, str) else None):
+        raise RequestError(ErrorCode.INVALID_APP_SECRET, _secret_reason(rt, app, secret))
+    if app.disabled:
+        raise RequestError(ErrorCode.APP_DISABLED, f"app {app.app_key} is disabled")
+    return app
+
+
+def _secret_reason(rt: Runtime, app: App, secret) -> str:
+    if not secret:
+        return "X-App-Secret header is missing"
+    owner = rt.apps.owner_of_secret(secret) if isinstance(secret, str) else None
+    if owner is not None:
+        return f"secret belongs to app {owner.app_key}, not {app.app_key}"
+    return f"secret does not match app {app.app_key}"
+
+
+def _validate(rt: Runtime, ex: Exchange, *, backup: bool = False, token_field: str = "pass_token") -> Response:
+    app = authenticate(rt, ex)
+    req = ValidateRequest.from_body(json_body(), token_field)
+    ex.set_token(req.pass_token, rt)
+    if req.client_ip:
+        ex.detail["client_ip"] = req.client_ip
+    if req.keep_token:
+        ex.detail["keep_token"] = True
+    result = validate(req, app, signer=rt.signer, store=rt.store, now=ex.vts, request_id=ex.id,
+                      caller_ip=ex.caller_ip, backup=backup)
+    ex.reason = result.reason
+    ex.outcome = "degraded" if result.data.get("degraded") else "valid"
+    return envelope.ok(result.data)
+
+
+@bp.post("/v1/validate")
+@api_call("validate")
+def validate_view(rt: Runtime, ex: Exchange) -> Response:
+    return _validate(rt, ex)
+
+
+@bp.post("/api/validate")
+@api_call("backup_validate")
+def backup_validate_view(rt: Runtime, ex: Exchange) -> Response:
+    return _validate(rt, ex, backup=True)
+
+
+@bp.post("/v1/challenge/verify")
+@api_call("validate")
+def verify_alias_view(rt: Runtime, ex: Exchange) -> Response:
+    """Alias seen in vendor prose (facts §4.1 A2): validate with the field `token`."""
+    return _validate(rt, ex, token_field="token")
+
+
+@bp.post("/v1/server/challenge/issue")
+@bp.post("/v1/server-token/issue", endpoint="issue_alias_view")
+@api_call("issue")
+def issue_view(rt: Runtime, ex: Exchange) -> Response:
+    app = authenticate(rt, ex)
+    req = IssueRequest.from_fields(form_or_json_body())
+    ex.action = req.action
+    token, data, reason = issue_server_token(req, app, signer=rt.signer, now=ex.vts,
+                                             max_ttl=rt.settings.max_server_token_ttl)
+    ex.token_id, ex.token_kind, ex.reason = token.token_id, "server", reason
+    ex.token_fp = token_fingerprint(data["server_token"])
+    return envelope.ok(data, "success")
+
+
+@bp.post("/v1/moderation/check")
+@api_call("moderation")
+def moderation_check_view(rt: Runtime, ex: Exchange) -> Response:
+    app, body = _moderation_auth(rt, ex)
+    data = moderate_input(app, body.get("input"))
+    ex.reason = "flagged" if data["flagged"] else "not flagged"
+    return envelope.ok(data)
+
+
+@bp.post("/v1/moderation/text")
+@api_call("moderation")
+def moderation_text_view(rt: Runtime, ex: Exchange) -> Response:
+    app, body = _moderation_auth(rt, ex)
+    data = moderate_text(app, body.get("text"))
+    ex.reason = "flagged" if data["flagged"] else "not flagged"
+    return envelope.ok(data)
+
+
+def _moderation_auth(rt: Runtime, ex: Exchange) -> tuple[App, dict]:
+    """Headers first (like every endpoint); the body's app_key/app_secret only when absent."""
+    if request.headers.get("X-App-Key"):
+        app = authenticate(rt, ex)
+        return app, json_body()
+    body = json_body()
+    return authenticate(rt, ex, body), body

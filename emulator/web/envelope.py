@@ -1,0 +1,51 @@
+"""The {code, msg, data} responses (contract §3), built in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, jsonify
+
+from ..errors import EmulatorError, ErrorCode, RequestError, TokenRejected, message
+
+REASON_HEADER = "X-Captchala-Emulator-Reason"
+
+
+def ok(data: dict[str, Any], msg: str = "ok") -> Response:
+    return jsonify({"code": 0, "msg": msg, "data": data})
+
+
+def token_failure(err: TokenRejected, extra: dict[str, Any] | None = None) -> Response:
+    """Token-level failures are HTTP 200 with code 0 (facts §3.1)."""
+    data = {"valid": False, "error": err.code.value, **(extra or {})}
+    return jsonify({"code": 0, "msg": message(err.code), "data": data})
+
+
+def request_failure(err: EmulatorError, *, validate: bool = False, http_status_errors: bool | None = None) -> Response:
+    """Request-level failures: non-zero integer code, the code string in `error` and `data.error`."""
+    status = err.status if isinstance(err, RequestError) else 400
+    data: dict[str, Any] = {"error": err.code.value}
+    if validate:
+        data["valid"] = False
+    if err.retry_after is not None:
+        data["retry_after"] = err.retry_after
+    body = {"code": status, "msg": message(err.code), "error": err.code.value, "data": data}
+    if http_status_errors is None:
+        http_status_errors = current_app.config.get("HTTP_STATUS_ERRORS", False)
+    response = jsonify(body)
+    response.status_code = status if http_status_errors else 200
+    if err.retry_after is not None:
+        response.headers["Retry-After"] = str(err.retry_after)
+    return response
+
+
+def with_reason(response: Response, reason: str | None) -> Response:
+    if reason:
+        # header values must be latin-1; reasons are ASCII by construction but be safe
+        response.headers[REASON_HEADER] = reason.encode("ascii", "replace").decode("ascii")[:512]
+    return response
+
+
+def error_for_status(status: int) -> ErrorCode:
+    return {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED, 413: ErrorCode.INVALID_REQUEST,
+            503: ErrorCode.SERVICE_UNAVAILABLE}.get(status, ErrorCode.INVALID_REQUEST if status < 500 else ErrorCode.INTERNAL_ERROR)

@@ -1,0 +1,117 @@
+"""An Exchange is one API request as the journal sees it: who called, with which token,
+what was answered and why. `api_call` wraps a thin view with it and turns typed errors
+into the envelope (the one error handler of design.md rule 8)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, Callable
+
+from flask import Response, request
+
+from ..errors import EmulatorError, ErrorCode, RequestError, StoreUnavailable, TokenRejected
+from ..journal import token_fingerprint
+from ..runtime import Runtime
+from . import envelope
+from .context import caller_ip, runtime
+
+VALIDATE_ENDPOINTS = {"validate", "backup_validate"}
+
+
+@dataclass
+class Exchange:
+    id: int
+    endpoint: str
+    ts: float
+    vts: float
+    caller_ip: str
+    method: str
+    path: str
+    started: float = field(default_factory=time.perf_counter)
+    app_key: str | None = None
+    token_fp: str | None = None
+    token_id: str | None = None
+    token_kind: str | None = None
+    action: str | None = None
+    outcome: str = "ok"
+    code: str | None = None
+    reason: str | None = None
+    fault: str | None = None
+    status: int = 200
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def begin(cls, rt: Runtime, endpoint: str) -> "Exchange":
+        try:
+            entry_id, vts = rt.journal.next_id(), rt.clock.now()
+        except StoreUnavailable:
+            entry_id, vts = 0, time.time()
+        return cls(entry_id, endpoint, time.time(), vts, caller_ip(), request.method, request.path)
+
+    def set_token(self, raw: str | None, rt: Runtime) -> None:
+        self.token_fp = token_fingerprint(raw)
+        if raw:
+            kind, claims, _ = rt.signer.peek(raw)
+            self.token_kind = kind.label if kind else None
+            if claims:
+                self.token_id = claims.get("jti") if isinstance(claims.get("jti"), str) else None
+                self.action = claims.get("act") if isinstance(claims.get("act"), str) else None
+
+    def fail(self, err: EmulatorError, outcome: str) -> None:
+        self.outcome, self.code, self.reason = outcome, err.code.value, err.reason
+
+    def entry(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "ts": round(self.ts, 6), "virtual_ts": round(self.vts, 3), "endpoint": self.endpoint,
+            "method": self.method, "path": self.path, "caller_ip": self.caller_ip, "app_key": self.app_key,
+            "token_fp": self.token_fp, "token_id": self.token_id, "token_kind": self.token_kind,
+            "action": self.action, "outcome": self.outcome, "code": self.code, "reason": self.reason,
+            "fault": self.fault, "status": self.status,
+            "duration_ms": round((time.perf_counter() - self.started) * 1000, 3), **self.detail,
+        }
+
+
+def api_call(endpoint: str) -> Callable:
+    """Decorate a view `fn(rt, ex) -> Response` so it is journaled and errors become envelopes."""
+
+    def decorate(fn: Callable[[Runtime, Exchange], Response]) -> Callable[[], Response]:
+        @wraps(fn)
+        def view(**kwargs) -> Response:
+            rt = runtime()
+            ex = Exchange.begin(rt, endpoint)
+            response = _answer(fn, rt, ex, kwargs)
+            ex.status = response.status_code
+            envelope.with_reason(response, ex.reason)
+            _record(rt, ex)
+            return response
+
+        return view
+
+    return decorate
+
+
+def _answer(fn: Callable, rt: Runtime, ex: Exchange, kwargs: dict) -> Response:
+    is_validate = ex.endpoint in VALIDATE_ENDPOINTS
+    try:
+        return fn(rt, ex, **kwargs)
+    except TokenRejected as err:
+        ex.fail(err, "rejected")
+        return envelope.token_failure(err)
+    except RequestError as err:
+        ex.fail(err, "error")
+        return envelope.request_failure(err, validate=is_validate)
+    except StoreUnavailable as exc:
+        err = RequestError(ErrorCode.SERVICE_UNAVAILABLE, f"store unavailable: {exc}")
+        ex.fail(err, "error")
+        return envelope.request_failure(err, validate=is_validate)
+
+
+def _record(rt: Runtime, ex: Exchange) -> None:
+    if ex.id == 0:
+        return
+    try:
+        rt.journal.record(ex.entry())
+    except StoreUnavailable:
+        pass  # the answer already says the store is down

@@ -1,0 +1,77 @@
+"""Shared fixtures: a fresh app per test on a temp SQLite store, a fixed secret, seed 0,
+and a controllable real-time source so no test waits for time to pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulator.app import create_app
+from emulator.runtime import build_runtime
+from emulator.settings import Settings
+
+DEMO = {"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"}
+
+
+class FakeTime:
+    """An injectable real-time source (the Clock adds the shared virtual offset on top)."""
+
+    def __init__(self, start: float = 1_800_000_000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(store=f"sqlite:///{tmp_path / 'state.db'}", secret="test-secret", seed=0, quiet=True)
+
+
+@pytest.fixture
+def runtime(settings, fake_time):
+    rt = build_runtime(settings, real_time=fake_time)
+    yield rt
+    rt.store.close()
+
+
+@pytest.fixture
+def app(runtime):
+    return create_app(runtime=runtime)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def mint(client):
+    """Mint a pass token through the control plane: mint(app_key=..., action=..., ...)."""
+
+    def _mint(**claims) -> str:
+        body = {"app_key": "demo_app", "action": "login", **claims}
+        response = client.post("/_emulator/pass-tokens", json=body)
+        assert response.status_code == 201, response.json
+        return response.json["pass_token"]
+
+    return _mint
+
+
+@pytest.fixture
+def validate(client):
+    """POST /v1/validate with an app's credentials; returns the JSON body."""
+
+    def _validate(token, *, headers=None, path="/v1/validate", **fields):
+        response = client.post(path, json={"pass_token": token, **fields}, headers=headers or DEMO)
+        assert response.status_code == 200
+        return response.json
+
+    return _validate

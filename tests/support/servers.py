@@ -1,0 +1,101 @@
+"""Real emulator processes for integration tests: `captchala-emulator serve` under gunicorn.
+
+Start with `running_emulator(...)` (a context manager); it picks a free port with --port 0,
+reads the bound port from the banner and waits until /_emulator/health answers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+BANNER = re.compile(r"listening on (https?://[^\s]+)")
+
+
+@dataclass
+class EmulatorProcess:
+    proc: subprocess.Popen
+    url: str
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def api(self, path: str, body=None, *, app_key="demo_app", app_secret="demo_secret", **kw) -> requests.Response:
+        headers = {"X-App-Key": app_key, "X-App-Secret": app_secret, **kw.pop("headers", {})}
+        return requests.post(self.url + path, json=body, headers=headers, timeout=kw.pop("timeout", 10), **kw)
+
+    def mint(self, **claims) -> str:
+        r = requests.post(self.url + "/_emulator/pass-tokens", json={"app_key": "demo_app", "action": "login", **claims}, timeout=10)
+        r.raise_for_status()
+        return r.json()["pass_token"]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def start_emulator(*args: str, env: dict | None = None, cwd: str | Path | None = None,
+                   ready_timeout: float = 30) -> EmulatorProcess:
+    """Start `python -m emulator serve --port 0 <args>` and wait until it is healthy."""
+    cmd = [sys.executable, "-m", "emulator", "serve", "--port", "0", *args]
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env,
+                            cwd=cwd, start_new_session=True)
+    output: list[str] = []
+    found: dict[str, str] = {}
+    ready = threading.Event()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            output.append(line)
+            match = BANNER.search(line)
+            if match and "url" not in found:
+                found["url"] = match.group(1)
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not ready.wait(ready_timeout) or "url" not in found:
+        proc.kill()
+        raise RuntimeError(f"emulator did not start: {''.join(output)[-3000:]}")
+    server = EmulatorProcess(proc, found["url"], output)
+    _wait_healthy(server, ready_timeout)
+    return server
+
+
+def _wait_healthy(server: EmulatorProcess, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"emulator exited: {''.join(server.output)[-3000:]}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(server.url + "/_emulator/health", timeout=1, verify=False).status_code == 200:
+                return
+        time.sleep(0.05)  # polling for readiness, not waiting for time to pass
+    raise RuntimeError("emulator never became healthy")
+
+
+@contextlib.contextmanager
+def running_emulator(*args: str, **kwargs):
+    server = start_emulator(*args, **kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()
