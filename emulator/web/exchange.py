@@ -4,6 +4,7 @@ into the envelope (the one error handler of design.md rule 8)."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from functools import wraps
@@ -68,7 +69,7 @@ class Exchange:
             "method": self.method, "path": self.path, "caller_ip": self.caller_ip, "app_key": self.app_key,
             "token_fp": self.token_fp, "token_id": self.token_id, "token_kind": self.token_kind,
             "action": self.action, "outcome": self.outcome, "code": self.code, "reason": self.reason,
-            "fault": self.fault, "status": self.status,
+            "fault": self.fault, "status": self.status, "worker_pid": os.getpid(),
             "duration_ms": round((time.perf_counter() - self.started) * 1000, 3), **self.detail,
         }
 

@@ -1,0 +1,107 @@
+"""Real gunicorn: single use across 4 workers, one shared secret, and a restart on the same SQLite file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+
+import pytest
+import requests
+
+from tests.support.servers import running_emulator, start_emulator
+
+pytestmark = pytest.mark.integration
+DEMO = {"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"}
+
+
+@pytest.fixture(scope="module")
+def four_workers(tmp_path_factory):
+    db = tmp_path_factory.mktemp("gunicorn") / "state.db"
+    with running_emulator("--workers", "4", "--threads", "16", "--store", f"sqlite:///{db}") as server:
+        yield server
+
+
+def test_32_concurrent_validates_of_one_token_give_exactly_one_success(four_workers):
+    url = four_workers.url + "/v1/validate"
+    with ThreadPoolExecutor(32) as pool:
+        for round_ in range(20):
+            token = four_workers.mint()
+            barrier = Barrier(32)
+
+            def hit(_):
+                with requests.Session() as s:  # one connection per request: spread over the workers
+                    barrier.wait(10)
+                    return s.post(url, json={"pass_token": token}, headers=DEMO, timeout=20).json()
+
+            answers = list(pool.map(hit, range(32)))
+            wins = [a for a in answers if a["data"].get("valid") is True]
+            assert len(wins) == 1, f"round {round_}: {len(wins)} successes"
+            assert all(a["data"].get("error") == "token_consumed" for a in answers if a not in wins)
+
+
+def test_token_minted_through_one_worker_verifies_through_all(four_workers):
+    tokens = [four_workers.mint() for _ in range(40)]
+    for token in tokens:
+        with requests.Session() as s:
+            body = s.post(four_workers.url + "/v1/validate", json={"pass_token": token}, headers=DEMO, timeout=10).json()
+        assert body["data"]["valid"] is True
+    journal = requests.get(four_workers.url + "/_emulator/requests?endpoint=validate&limit=200", timeout=10)
+    if journal.status_code == 200:  # the journal endpoint proves the requests spread over workers
+        entries = journal.json()
+        entries = entries.get("requests", entries) if isinstance(entries, dict) else entries
+        assert len({e["worker_pid"] for e in entries}) >= 2
+    minting = requests.get(four_workers.url + "/_emulator/health", timeout=5)
+    assert minting.status_code == 200
+
+
+def test_restart_on_the_same_sqlite_file_keeps_state(tmp_path):
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+    with running_emulator("--workers", "2", "--store", db) as first:
+        consumed, fresh = first.mint(), first.mint()
+        assert first.api("/v1/validate", {"pass_token": consumed}).json()["data"]["valid"] is True
+        issued = first.api("/v1/server/challenge/issue", {"action": "login"}).json()["data"]["server_token"]
+    with running_emulator("--workers", "2", "--store", db) as second:
+        assert second.api("/v1/validate", {"pass_token": consumed}).json()["data"]["error"] == "token_consumed"
+        assert second.api("/v1/validate", {"pass_token": fresh}).json()["data"]["valid"] is True
+        assert issued.startswith("sct_")
+
+
+def test_sigterm_stops_the_server_cleanly(tmp_path):
+    server = start_emulator("--workers", "2", "--store", f"sqlite:///{tmp_path / 's.db'}")
+    assert server.stop() == 0
+
+
+def test_readme_two_commands_serve_on_8080_with_sqlite_and_builtin_apps(tmp_path):
+    """`captchala-emulator serve` with no options: 127.0.0.1:8080, SQLite default, the built-in apps."""
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    env = {k: v for k, v in env.items() if not k.startswith("CAPTCHALA_EMULATOR_")}
+    proc = subprocess.Popen(["captchala-emulator", "serve"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        banner = proc.stdout.readline()
+        assert "listening on http://127.0.0.1:8080" in banner, banner
+        rest = "".join(proc.stdout.readline() for _ in range(7))
+        assert "demo_app/demo_secret" in rest and f"sqlite:///{tmp_path}" in rest
+        health = _poll_health("http://127.0.0.1:8080")
+        assert health["store"] == f"sqlite:///{tmp_path / 'captchala-emulator' / 'state.db'}"
+        token = requests.post("http://127.0.0.1:8080/_emulator/pass-tokens", json={"action": "login"}, timeout=5).json()["pass_token"]
+        body = requests.post("http://127.0.0.1:8080/v1/validate", json={"pass_token": token}, headers=DEMO, timeout=5).json()
+        assert body["data"]["valid"] is True
+        assert (tmp_path / "captchala-emulator" / "state.db").exists()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _poll_health(url: str) -> dict:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            return requests.get(url + "/_emulator/health", timeout=1).json()
+        except requests.RequestException:
+            time.sleep(0.05)  # readiness polling, not waiting for time to pass
+    raise AssertionError("no answer on 8080")

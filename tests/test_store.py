@@ -1,0 +1,127 @@
+"""One contract, every backend (the `limits` pattern): atomic consume, counters, journal, reset, purge."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+
+from emulator.store import open_store
+from emulator.store.base import Store
+
+BACKENDS = ["memory", "sqlite"]
+
+
+def store_url(backend: str, tmp_path) -> str:
+    if backend == "memory":
+        return "memory://"
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'contract.db'}"
+    raise ValueError(backend)
+
+
+@pytest.fixture(params=BACKENDS)
+def store_backend(request, tmp_path):
+    return request.param, store_url(request.param, tmp_path)
+
+
+@pytest.fixture
+def store(store_backend) -> Store:
+    s = open_store(store_backend[1])
+    yield s
+    s.close()
+
+
+class TestStoreContract:
+    def test_set_if_absent_keeps_the_first_value(self, store):
+        assert store.set_if_absent("k", "first") == "first"
+        assert store.set_if_absent("k", "second") == "first"
+        assert store.get("k") == "first"
+
+    def test_kv_set_get_delete(self, store):
+        store.set("k", "v")
+        assert store.get("k") == "v"
+        store.delete("k")
+        assert store.get("k") is None
+
+    def test_incr_float_adds_up(self, store):
+        assert store.incr_float("off", 1.5) == 1.5
+        assert store.incr_float("off", -0.5) == 1.0
+        assert float(store.get("off")) == 1.0
+
+    def test_counter_counts(self, store):
+        assert [store.incr("c") for _ in range(3)] == [1, 2, 3]
+        assert store.incr("c", 5) == 8
+        assert store.counter("c") == 8
+        assert store.counter("missing") == 0
+
+    def test_consume_once_then_report_the_first_record(self, store):
+        assert store.consume("t1", scope="a", expires_at=2e9, record={"request_id": 7}) is None
+        assert store.consume("t1", scope="a", expires_at=2e9, record={"request_id": 8}) == {"request_id": 7}
+        assert store.consumed("t1") == {"request_id": 7}
+        assert store.consumed("t2") is None
+
+    def test_scoped_reset_leaves_other_apps(self, store):
+        store.consume("t-a", scope="app_a", expires_at=2e9, record={})
+        store.consume("t-b", scope="app_b", expires_at=2e9, record={})
+        store.incr("ca", scope="app_a")
+        store.incr("global")
+        store.journal_append({"id": 1, "app_key": "app_a"}, capacity=10)
+        store.journal_append({"id": 2, "app_key": "app_b"}, capacity=10)
+        store.reset("app_a")
+        assert store.consumed("t-a") is None and store.consumed("t-b") == {}
+        assert store.counter("ca") == 0 and store.counter("global") == 1
+        assert [e["id"] for e in store.journal_query()] == [2]
+        store.reset()
+        assert store.consumed("t-b") is None and store.counter("global") == 0 and store.journal_query() == []
+
+    def test_reset_keeps_kv(self, store):
+        store.set("signing_secret", "s")
+        store.reset()
+        assert store.get("signing_secret") == "s"
+
+    def test_purge_drops_only_expired_rows(self, store):
+        store.consume("old", scope="", expires_at=100.0, record={})
+        store.consume("new", scope="", expires_at=300.0, record={})
+        store.incr("old-counter", expires_at=100.0)
+        store.incr("forever")
+        assert store.purge(200.0) == 2
+        assert store.consumed("old") is None and store.consumed("new") == {}
+        assert store.counter("old-counter") == 0 and store.counter("forever") == 1
+
+    def test_journal_is_bounded_and_filterable(self, store):
+        for i in range(1, 151):
+            store.journal_append({"id": i, "endpoint": "validate" if i % 2 else "issue", "app_key": "a",
+                                  "token_fp": f"fp{i % 3}"}, capacity=100)
+        everything = store.journal_query(limit=1000)
+        assert 100 <= len(everything) <= 150  # trimmed in batches, never unbounded
+        assert everything[-1]["id"] == 150
+        assert [e["id"] for e in store.journal_query(after_id=145, limit=10)] == [146, 147, 148, 149, 150]
+        assert all(e["endpoint"] == "issue" for e in store.journal_query(endpoint="issue"))
+        assert [e["id"] for e in store.journal_query(after_id=140, token_fp="fp0")] == [141, 144, 147, 150]
+        assert [e["id"] for e in store.journal_query(limit=2)] == [149, 150]
+
+    def test_ping(self, store):
+        store.ping()
+
+
+def _race(url: str, token_id: str, start, results) -> None:
+    store = open_store(url)
+    start.wait()
+    results.put(store.consume(token_id, scope="", expires_at=2e9, record={"pid": multiprocessing.current_process().pid}) is None)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "memory"])  # memory:// is one process by design
+def test_consume_race_across_processes_has_one_winner(backend, tmp_path, request):
+    url = store_url(backend, tmp_path) if backend != "redis" else request.getfixturevalue("redis_url")
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(5):
+        start, results = ctx.Barrier(8), ctx.Queue()
+        procs = [ctx.Process(target=_race, args=(url, f"race-{round_}", start, results)) for _ in range(8)]
+        for p in procs:
+            p.start()
+        wins = [results.get(timeout=30) for _ in procs]
+        for p in procs:
+            p.join(10)
+        assert wins.count(True) == 1
