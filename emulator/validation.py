@@ -93,8 +93,8 @@ def validate(req: ValidateRequest, app: App, *, signer: TokenSigner, store: Stor
         earlier = store.consume(token.token_id, scope=app.app_key, expires_at=token.expires_at, record=record)
         if earlier is not None:  # lost a race with a concurrent validate
             raise TokenRejected(ErrorCode.TOKEN_CONSUMED, consumed_reason(earlier))
-    kept = " (keep_token: not consumed)" if req.keep_token else ""
-    return ValidateResult(success_data(token, backup), f"valid{kept}", token)
+    reason = "valid (keep_token: not consumed)" if req.keep_token else "valid: consumed by this request"
+    return ValidateResult(success_data(token, backup), reason, token)
 
 
 def _load(raw: str, app: App, signer: TokenSigner, backup: bool) -> Token:

@@ -26,6 +26,11 @@ class EmulatorProcess:
     proc: subprocess.Popen
     url: str
     output: list[str] = field(default_factory=list)
+    admin_token: str | None = None  # from --admin-token: sent on control-plane calls
+
+    @property
+    def control_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"} if self.admin_token else {}
 
     @property
     def pid(self) -> int:
@@ -36,7 +41,8 @@ class EmulatorProcess:
         return requests.post(self.url + path, json=body, headers=headers, timeout=kw.pop("timeout", 10), **kw)
 
     def mint(self, **claims) -> str:
-        r = requests.post(self.url + "/_emulator/pass-tokens", json={"app_key": "demo_app", "action": "login", **claims}, timeout=10)
+        r = requests.post(self.url + "/_emulator/pass-tokens", json={"app_key": "demo_app", "action": "login", **claims},
+                          headers=self.control_headers, timeout=10)
         r.raise_for_status()
         return r.json()["pass_token"]
 
@@ -75,7 +81,8 @@ def start_emulator(*args: str, env: dict | None = None, cwd: str | Path | None =
     if not ready.wait(ready_timeout) or "url" not in found:
         proc.kill()
         raise RuntimeError(f"emulator did not start: {''.join(output)[-3000:]}")
-    server = EmulatorProcess(proc, found["url"], output)
+    admin = args[args.index("--admin-token") + 1] if "--admin-token" in args[:-1] else None
+    server = EmulatorProcess(proc, found["url"], output, admin)
     _wait_healthy(server, ready_timeout)
     return server
 
@@ -86,7 +93,8 @@ def _wait_healthy(server: EmulatorProcess, timeout: float) -> None:
         if server.proc.poll() is not None:
             raise RuntimeError(f"emulator exited: {''.join(server.output)[-3000:]}")
         with contextlib.suppress(requests.RequestException):
-            if requests.get(server.url + "/_emulator/health", timeout=1, verify=False).status_code == 200:
+            if requests.get(server.url + "/_emulator/health", headers=server.control_headers, timeout=1,
+                            verify=False).status_code == 200:
                 return
         time.sleep(0.05)  # polling for readiness, not waiting for time to pass
     raise RuntimeError("emulator never became healthy")

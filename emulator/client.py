@@ -1,0 +1,136 @@
+"""EmulatorClient: every control-plane call of contract §6 from Python (stdlib only).
+
+Used by the pytest plugin and by test suites that talk to an emulator running elsewhere
+(a container, a CI service). Control-plane answers are plain JSON objects."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Mapping
+
+DEFAULT_TIMEOUT = 10.0
+
+
+class ControlPlaneError(Exception):
+    """The control plane answered with an error (status, machine code, human message)."""
+
+    def __init__(self, status: int, error: str, message: str):
+        super().__init__(f"HTTP {status} {error}: {message}")
+        self.status = status
+        self.error = error
+        self.message = message
+
+
+class EmulatorClient:
+    """A thin client for /_emulator/...; `admin_token` is sent as a Bearer token when given."""
+
+    def __init__(self, url: str, admin_token: str | None = None, timeout: float = DEFAULT_TIMEOUT):
+        self.url = url.rstrip("/")
+        self.admin_token = admin_token
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"EmulatorClient({self.url!r})"
+
+    # --- state ---------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """The health answer; a 503 (store down) is returned, not raised, so callers can read it."""
+        return self._call("GET", "/health", accept=(200, 503))
+
+    def reset(self, app_key: str | None = None) -> dict[str, Any]:
+        return self._call("POST", "/reset", query={"app_key": app_key})
+
+    def apps(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/apps")["apps"]
+
+    # --- tokens --------------------------------------------------------------------
+    def mint(self, **claims: Any) -> str:
+        """Mint a pass token without a browser (app_key, action, client_ip, uid, ttl, kind, ...)."""
+        return self.mint_details(**claims)["pass_token"]
+
+    def mint_details(self, **claims: Any) -> dict[str, Any]:
+        """The whole mint answer: pass_token, challenge_id, expires_in, token_id, ..."""
+        return self._call("POST", "/pass-tokens", body=claims)
+
+    def explain(self, token: str) -> dict[str, Any]:
+        """Why a token is (in)valid: kind, claims, state and its history."""
+        return self._call("GET", "/tokens/" + urllib.parse.quote(token, safe=""))
+
+    # --- fault profile -------------------------------------------------------------
+    def profile(self) -> dict[str, Any]:
+        return self._call("GET", "/profile")
+
+    def use_profile(self, name_or_profile: str | Mapping[str, Any]) -> dict[str, Any]:
+        """Activate a built-in profile by name (or a file path) or an inline profile mapping."""
+        if isinstance(name_or_profile, str):
+            body: dict[str, Any] = {"name": name_or_profile}
+        else:
+            body = {"profile": dict(name_or_profile)}
+        return self._call("PUT", "/profile", body=body)
+
+    def clear_profile(self) -> dict[str, Any]:
+        return self._call("DELETE", "/profile")
+
+    # --- journal -------------------------------------------------------------------
+    def requests(self, **filters: Any) -> list[dict[str, Any]]:
+        """Journal entries, oldest first: endpoint, app_key, token, token_id, outcome, code, after, limit."""
+        return self._call("GET", "/requests", query=filters)["requests"]
+
+    def wait_for_request(self, timeout: float = 10.0, **filters: Any) -> dict[str, Any] | None:
+        """Block until a matching request is journaled (after `after`, default: any); None on timeout."""
+        query = {**filters, "timeout": timeout}
+        body = self._call("GET", "/requests/wait", query=query, accept=(200, 408), timeout=timeout + self.timeout)
+        return body["requests"][0] if body["requests"] else None
+
+    # --- virtual clock -------------------------------------------------------------
+    def clock(self) -> dict[str, Any]:
+        return self._call("GET", "/clock")
+
+    def set_clock(self, offset: float) -> dict[str, Any]:
+        """Set the virtual offset (seconds added to real time) for every worker."""
+        return self._call("PUT", "/clock", body={"offset": offset})
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        """Move virtual time forward for every worker; tokens expire without waiting."""
+        return self._call("POST", "/clock/advance", body={"seconds": seconds})
+
+    # --- transport -----------------------------------------------------------------
+    def _call(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
+              body: Mapping[str, Any] | None = None, accept: tuple[int, ...] = (200, 201),
+              timeout: float | None = None) -> Any:
+        url = self.url + "/_emulator" + path
+        params = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if self.admin_token:
+            req.add_header("Authorization", f"Bearer {self.admin_token}")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as response:
+                return _json(response.read())
+        except urllib.error.HTTPError as exc:
+            answer = _json(exc.read())
+            if exc.code in accept:
+                return answer
+            answer = answer if isinstance(answer, dict) else {}
+            raise ControlPlaneError(exc.code, answer.get("error", "http_error"),
+                                    answer.get("message", exc.reason)) from None
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw or b"{}")
+    except ValueError:
+        return {"error": "not_json", "message": raw[:200].decode("utf-8", "replace")}

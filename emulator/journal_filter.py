@@ -1,0 +1,109 @@
+"""Journal queries in CAPTCHA terms (contract §6): filters, and a bounded wait for a match.
+
+Pure: no Flask; the wait takes its sleep and monotonic clock as arguments so tests drive it
+without real time passing."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Mapping
+
+from .errors import ErrorCode, RequestError
+from .journal import Journal, token_fingerprint
+
+DEFAULT_LIMIT = 100
+DEFAULT_WAIT_S = 10.0
+MAX_WAIT_S = 60.0
+POLL_INTERVAL_S = 0.05
+_TEXT_FILTERS = ("endpoint", "app_key", "token", "token_id", "outcome", "code")
+
+
+@dataclass(frozen=True)
+class JournalFilter:
+    """Which journal entries a caller wants: every given field must match; newest-first window
+    when `after` is 0, else the oldest entries with an id above `after`."""
+
+    endpoint: str | None = None
+    app_key: str | None = None
+    token: str | None = None
+    token_id: str | None = None
+    outcome: str | None = None
+    code: str | None = None
+    after: int = 0
+    limit: int = DEFAULT_LIMIT
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str], *, max_limit: int,
+                  extra: tuple[str, ...] = ()) -> "JournalFilter":
+        """Parse query-string arguments; unknown names and bad numbers are a clear invalid_request."""
+        known = set(_TEXT_FILTERS) | {"after", "limit", "admin_token", *extra}
+        unknown = sorted(set(args) - known)
+        if unknown:
+            raise RequestError(ErrorCode.INVALID_REQUEST,
+                               f"unknown filter(s) {', '.join(unknown)}; known: {', '.join(sorted(known - {'admin_token'}))}")
+        values: dict[str, Any] = {name: args[name].strip() for name in _TEXT_FILTERS if args.get(name, "").strip()}
+        values["after"] = _int_arg(args, "after", 0, minimum=0)
+        values["limit"] = min(_int_arg(args, "limit", DEFAULT_LIMIT, minimum=1), max_limit)
+        return cls(**values)
+
+    def since(self, after: int) -> "JournalFilter":
+        return replace(self, after=after)
+
+
+def find(journal: Journal, f: JournalFilter) -> list[dict[str, Any]]:
+    """Matching entries, oldest first. outcome/code are filtered here over the whole bounded
+    journal (the store indexes only endpoint, app and token)."""
+    post = [(key, value) for key, value in (("outcome", f.outcome), ("code", f.code)) if value]
+    limit = journal.capacity if post else f.limit
+    rows = journal.store.journal_query(after_id=f.after, endpoint=f.endpoint, app_key=f.app_key,
+                                       token_fp=token_fingerprint(f.token) if f.token else None,
+                                       token_id=f.token_id, limit=limit)
+    if not post:
+        return rows
+    rows = [r for r in rows if all(r.get(key) == value for key, value in post)]
+    return rows[:f.limit] if f.after else rows[-f.limit:]
+
+
+def wait_for(journal: Journal, f: JournalFilter, timeout: float, *, interval: float = POLL_INTERVAL_S,
+             sleep: Callable[[float], None] = time.sleep,
+             monotonic: Callable[[], float] = time.monotonic) -> list[dict[str, Any]]:
+    """Poll the shared journal until a matching entry exists or `timeout` passes ([] then).
+
+    The journal lives in the store, so a request answered by any worker is seen here."""
+    deadline = monotonic() + timeout
+    while True:
+        rows = find(journal, f)
+        if rows:
+            return rows
+        remaining = deadline - monotonic()
+        if remaining <= 0:
+            return []
+        sleep(min(interval, remaining))
+
+
+def parse_timeout(raw: str | None, *, default: float = DEFAULT_WAIT_S, maximum: float = MAX_WAIT_S) -> float:
+    """A wait's timeout in seconds: a finite number from 0 to `maximum`."""
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"timeout {raw[:32]!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 <= value <= maximum:
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"timeout must be between 0 and {maximum:g} seconds")
+    return value
+
+
+def _int_arg(args: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = args.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name} {raw[:32]!r} is not an integer") from None
+    if value < minimum:
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name} must be at least {minimum}")
+    return value

@@ -1,0 +1,84 @@
+"""One structured log line per API request (`--log-format text|json`), secrets redacted.
+
+Lines are built from an allow-list of journal fields: a journal entry never holds an app
+secret or a whole token (only its fingerprint), and reasons are scrubbed of anything that
+looks like a token, so a log can be pasted into an issue as is."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+LOGGER_NAME = "captchala_emulator.requests"
+FIELDS = ("id", "endpoint", "method", "path", "status", "outcome", "code", "reason", "app_key", "caller_ip",
+          "client_ip", "token_kind", "token_fp", "action", "fault", "duration_ms", "worker_pid")
+_TOKEN_LIKE = re.compile(r"\b(pt_|sct_|dg_|offline_)[A-Za-z0-9_\-.]{8,}")
+_SECRET_LIKE = re.compile(r"(?i)(secret|password|authorization|admin_token)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
+
+
+def redact(text: str) -> str:
+    """Shorten anything token-shaped to its prefix and hide `secret=...`-style values."""
+    text = _TOKEN_LIKE.sub(lambda m: m.group(0)[: len(m.group(1)) + 4] + "…", text)
+    return _SECRET_LIKE.sub(lambda m: m.group(1) + m.group(2) + "[redacted]", text)
+
+
+def log_fields(entry: dict[str, Any]) -> dict[str, Any]:
+    """The allow-listed, redacted fields of a journal entry."""
+    out: dict[str, Any] = {"ts": _iso(entry.get("ts"))}
+    for key in FIELDS:
+        value = entry.get(key)
+        if value is None or value == "":
+            continue
+        out[key] = redact(value) if isinstance(value, str) else value
+    return out
+
+
+def format_line(entry: dict[str, Any], fmt: str) -> str:
+    fields = log_fields(entry)
+    if fmt == "json":
+        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    head = f"{fields['ts']} #{fields.get('id', '?')} {fields.get('method', '')} {fields.get('path', '')} " \
+           f"{fields.get('status', '')} {fields.get('duration_ms', 0):.1f}ms"
+    result = fields.get("outcome", "")
+    if fields.get("code"):
+        result += f" {fields['code']}"
+    pairs = " ".join(f"{k}={fields[k]}" for k in ("app_key", "caller_ip", "token_kind", "token_fp", "fault")
+                     if k in fields)
+    why = f' reason="{fields["reason"]}"' if fields.get("reason") else ""
+    return f"{head} {result} {pairs}{why}".rstrip()
+
+
+class _CurrentStderr(logging.Handler):
+    """Writes to whatever sys.stderr is at emit time (pytest swaps it per test to capture it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed stream at shutdown: drop the line
+            pass
+
+
+def request_logger() -> logging.Logger:
+    """The request logger; given its own stderr handler once, unless the user configured one."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if not logger.handlers:
+        logger.addHandler(_CurrentStderr())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
+
+
+def log_request(entry: dict[str, Any], fmt: str) -> None:
+    """Emit the line for one journaled API request."""
+    request_logger().info(format_line(entry, fmt))
+
+
+def _iso(ts: Any) -> str:
+    if not isinstance(ts, (int, float)):
+        ts = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1000):03d}Z"
