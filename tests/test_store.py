@@ -9,7 +9,7 @@ import pytest
 from emulator.store import open_store
 from emulator.store.base import Store
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", "redis"]
 
 
 def store_url(backend: str, tmp_path) -> str:
@@ -22,6 +22,8 @@ def store_url(backend: str, tmp_path) -> str:
 
 @pytest.fixture(params=BACKENDS)
 def store_backend(request, tmp_path):
+    if request.param == "redis":  # a real redis-server, emptied for this test
+        return request.param, request.getfixturevalue("redis_url")
     return request.param, store_url(request.param, tmp_path)
 
 

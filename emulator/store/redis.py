@@ -1,0 +1,333 @@
+"""redis://host:port/db — the store for several replicas on several hosts.
+
+Every invariant is one Redis command or one Lua script (scripts run atomically), so no
+read-then-write race exists between processes. Expiry follows the other backends: rows
+carry `expires_at` in an index sorted set and `purge(now)` drops them (Redis' own TTLs
+would use real time, and the virtual clock may be behind it). Connections are opened
+lazily and reopened after fork; every Redis failure becomes StoreUnavailable."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from typing import Any, Callable, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from ..errors import StoreUnavailable
+from .base import Store, dump, load
+
+T = TypeVar("T")
+
+DEFAULT_PREFIX = "captchala-emulator"
+CONNECT_TIMEOUT_S = 1.0
+SOCKET_TIMEOUT_S = 2.0
+CHUNK = 500
+
+# GET, or SET when absent, in one step (works on Redis 6 too, unlike SET NX GET).
+SET_IF_ABSENT = """
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+"""
+
+# KEYS: counters hash, owner hash, scope set, expiry zset, scopes registry
+# ARGV: key, amount, scope, expires_at ('' = keep)
+INCR = """
+local v = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[3]) == 1 then
+  redis.call('SADD', KEYS[3], ARGV[1])
+  redis.call('SADD', KEYS[5], ARGV[3])
+end
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1]) end
+return v
+"""
+
+# KEYS: consumed hash, owner hash, scope set, expiry zset, scopes registry
+# ARGV: token id, stored value, scope, expires_at. Returns nil when this call consumed it,
+# else the stored value of the earlier consume.
+CONSUME = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+  redis.call('SADD', KEYS[3], ARGV[1])
+  redis.call('SADD', KEYS[5], ARGV[3])
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
+  return false
+end
+return redis.call('HGET', KEYS[1], ARGV[1])
+"""
+
+# KEYS: ids zset, entries hash. ARGV: id, entry json, capacity.
+JOURNAL_APPEND = """
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1])
+local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+while extra > 0 do
+  local n = math.min(extra, 500)
+  local old = redis.call('ZRANGE', KEYS[1], 0, n - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)
+  redis.call('HDEL', KEYS[2], unpack(old))
+  extra = extra - n
+end
+return 0
+"""
+
+# Drop rows of one family whose expiry is before ARGV[1]; ARGV[2] is the scope-set prefix.
+# KEYS: values hash, owner hash, expiry zset
+PURGE = """
+local n = 0
+while true do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 500)
+  if #ids == 0 then return n end
+  for _, id in ipairs(ids) do
+    local scope = redis.call('HGET', KEYS[2], id)
+    if scope then redis.call('SREM', ARGV[2] .. scope, id) end
+  end
+  redis.call('HDEL', KEYS[1], unpack(ids))
+  redis.call('HDEL', KEYS[2], unpack(ids))
+  redis.call('ZREM', KEYS[3], unpack(ids))
+  n = n + #ids
+end
+"""
+
+# Scoped reset of one family. KEYS: values hash, owner hash, expiry zset, scope set
+RESET_FAMILY_SCOPE = """
+local ids = redis.call('SMEMBERS', KEYS[4])
+for i = 1, #ids, 500 do
+  local part = {unpack(ids, i, math.min(i + 499, #ids))}
+  redis.call('HDEL', KEYS[1], unpack(part))
+  redis.call('HDEL', KEYS[2], unpack(part))
+  redis.call('ZREM', KEYS[3], unpack(part))
+end
+redis.call('DEL', KEYS[4])
+return #ids
+"""
+
+# Scoped reset of the journal. KEYS: ids zset, entries hash. ARGV: app key.
+RESET_JOURNAL_SCOPE = """
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  local ok, entry = pcall(cjson.decode, all[i + 1])
+  if ok and type(entry) == 'table' and entry['app_key'] == ARGV[1] then
+    redis.call('HDEL', KEYS[2], all[i])
+    redis.call('ZREM', KEYS[1], all[i])
+  end
+end
+return 0
+"""
+
+
+class RedisStore(Store):
+    """The Store ABC on one Redis database; all keys live under one prefix (`?prefix=` in the URL)."""
+
+    def __init__(self, url: str):
+        self._redis_url, self.prefix = _split_prefix(url)
+        self.url = _redacted(url)
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._client: redis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._nonce_prefix = secrets.token_hex(6)
+        self._nonce_seq = 0
+
+    # --- connections ---------------------------------------------------------------
+    def _redis(self) -> redis.Redis:
+        """The client of this process: created on first use, recreated after fork."""
+        pid = os.getpid()
+        if self._client is None or self._pid != pid:
+            with self._lock:
+                if self._client is None or self._pid != pid:
+                    self._client = self._connect()
+                    self._scripts = {}
+                    self._pid = pid
+        return self._client
+
+    def _connect(self) -> redis.Redis:
+        try:
+            return redis.Redis.from_url(
+                self._redis_url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=SOCKET_TIMEOUT_S,
+                # one immediate retry on a broken pooled connection (e.g. after Redis restarted);
+                # never on a timeout, so a hung Redis costs one socket timeout, not several
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)), retry_on_timeout=False,
+                decode_responses=True,
+                health_check_interval=10)
+        except (ValueError, redis.RedisError) as exc:
+            raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
+
+    def _call(self, fn: Callable[[redis.Redis], T]) -> T:
+        try:
+            return fn(self._redis())
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"redis {self.url}: {type(exc).__name__}: {exc}") from exc
+
+    def _script(self, name: str, source: str):
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self._redis().register_script(source)
+        return script
+
+    def _run(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
+        return self._call(lambda r: self._script(name, source)(keys=keys, args=args, client=r))
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # --- key/value -----------------------------------------------------------------
+    def get(self, key):
+        return self._call(lambda r: r.get(self._k("kv", key)))
+
+    def set(self, key, value):
+        self._call(lambda r: r.set(self._k("kv", key), value))
+
+    def set_if_absent(self, key, value):
+        return self._run("set_if_absent", SET_IF_ABSENT, [self._k("kv", key)], [value])
+
+    def delete(self, key):
+        self._call(lambda r: r.delete(self._k("kv", key)))
+
+    def incr_float(self, key, amount):
+        return float(self._call(lambda r: r.incrbyfloat(self._k("kv", key), float(amount))))
+
+    # --- counters ------------------------------------------------------------------
+    def _family(self, family: str, scope: str) -> list[str]:
+        return [self._k(family), self._k(family, "owner"), self._k(family, "scope", scope), self._k(family, "expiry"),
+                self._k("scopes")]
+
+    def incr(self, key, amount=1, *, scope="", expires_at=None):
+        args = [key, int(amount), scope, "" if expires_at is None else repr(float(expires_at))]
+        return int(self._run("incr", INCR, self._family("counters", scope), args))
+
+    def counter(self, key):
+        raw = self._call(lambda r: r.hget(self._k("counters"), key))
+        return int(raw) if raw is not None else 0
+
+    # --- single use ----------------------------------------------------------------
+    def consume(self, token_id, *, scope, expires_at, record):
+        # The nonce makes the script safe to retry: if a lost reply hid our own success,
+        # the stored value still carries our nonce and we know the win was ours.
+        nonce = self._nonce()
+        stored = self._run("consume", CONSUME, self._family("consumed", scope),
+                           [token_id, dump({"n": nonce, "r": record}), scope, repr(float(expires_at))])
+        if stored is None:
+            return None
+        value = load(stored)
+        return None if value.get("n") == nonce else dict(value.get("r") or {})
+
+    def consumed(self, token_id):
+        stored = self._call(lambda r: r.hget(self._k("consumed"), token_id))
+        return None if stored is None else dict(load(stored).get("r") or {})
+
+    def _nonce(self) -> str:
+        with self._lock:
+            self._nonce_seq += 1
+            return f"{self._nonce_prefix}-{os.getpid()}-{threading.get_ident()}-{self._nonce_seq}"
+
+    # --- journal -------------------------------------------------------------------
+    def journal_append(self, entry, *, capacity):
+        self._run("journal_append", JOURNAL_APPEND, [self._k("journal", "ids"), self._k("journal", "entries")],
+                  [int(entry["id"]), dump(entry), int(capacity)])
+
+    def journal_query(self, *, after_id=0, endpoint=None, app_key=None, token_fp=None, token_id=None, limit=100):
+        """Walk the ids (oldest first after `after_id`, else newest first) in chunks, filtering
+        here: the journal is bounded, so a query reads at most `capacity` entries."""
+        filters = [(k, v) for k, v in (("endpoint", endpoint), ("app_key", app_key), ("token_fp", token_fp),
+                                       ("token_id", token_id)) if v is not None]
+        found: list[dict[str, Any]] = []
+        start = 0
+        while len(found) < limit:
+            ids = self._call(lambda r: self._id_chunk(r, after_id, start))
+            if not ids:
+                break
+            start += len(ids)
+            raw = self._call(lambda r: r.hmget(self._k("journal", "entries"), ids))
+            for text in raw:
+                if text is None:  # trimmed between the two reads
+                    continue
+                entry = load(text)
+                if all(entry.get(k) == v for k, v in filters):
+                    found.append(entry)
+                    if len(found) == limit:
+                        break
+        return found if after_id else found[::-1]
+
+    def _id_chunk(self, r: redis.Redis, after_id: int, start: int) -> list[str]:
+        ids = self._k("journal", "ids")
+        if after_id:
+            return r.zrangebyscore(ids, f"({int(after_id)}", "+inf", start=start, num=CHUNK)
+        return r.zrevrangebyscore(ids, "+inf", "-inf", start=start, num=CHUNK)
+
+    # --- maintenance ---------------------------------------------------------------
+    def reset(self, scope=None):
+        if scope is None:
+            self._run("reset_all", _reset_all_script(self.prefix), [], [])
+            return
+        for family in ("consumed", "counters"):
+            keys = self._family(family, scope)[:4]
+            self._run("reset_scope", RESET_FAMILY_SCOPE, [keys[0], keys[1], keys[3], keys[2]], [])
+        self._run("reset_journal_scope", RESET_JOURNAL_SCOPE,
+                  [self._k("journal", "ids"), self._k("journal", "entries")], [scope])
+
+    def purge(self, now):
+        total = 0
+        for family in ("consumed", "counters"):
+            keys = [self._k(family), self._k(family, "owner"), self._k(family, "expiry")]
+            total += int(self._run("purge", PURGE, keys, [repr(float(now)), self._k(family, "scope", "")]))
+        return total
+
+    def ping(self):
+        self._call(lambda r: r.ping())
+
+    def stats(self):
+        def count(r: redis.Redis) -> dict[str, int]:
+            pipe = r.pipeline(transaction=False)
+            pipe.hlen(self._k("consumed"))
+            pipe.hlen(self._k("counters"))
+            pipe.zcard(self._k("journal", "ids"))
+            return dict(zip(("consumed", "counters", "journal"), pipe.execute()))
+
+        return self._call(count)
+
+    def close(self):
+        client, self._client = self._client, None
+        if client is not None and self._pid == os.getpid():
+            client.close()
+
+
+def _reset_all_script(prefix: str) -> str:
+    """Delete every consumed row, counter, scope set and journal entry in one atomic step
+    (the kv rows — secret, profile, clock — stay, as in the other backends)."""
+    p = prefix.replace("\\", "\\\\").replace("'", "\\'")
+    return f"""
+local p = '{p}:'
+for _, scope in ipairs(redis.call('SMEMBERS', p .. 'scopes')) do
+  redis.call('DEL', p .. 'consumed:scope:' .. scope, p .. 'counters:scope:' .. scope)
+end
+redis.call('DEL', p .. 'scopes', p .. 'consumed', p .. 'consumed:owner', p .. 'consumed:expiry',
+           p .. 'counters', p .. 'counters:owner', p .. 'counters:expiry', p .. 'journal:ids', p .. 'journal:entries')
+return 0
+"""
+
+
+def _split_prefix(url: str) -> tuple[str, str]:
+    """Take our own `prefix` query parameter out of the URL; the rest is redis-py's."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((v for k, v in query if k == "prefix"), "") or DEFAULT_PREFIX
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    return urlunsplit(parts._replace(query=rest)), prefix
+
+
+def _redacted(url: str) -> str:
+    """The URL as shown in the banner and health answers: never with its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
