@@ -1,0 +1,127 @@
+"""The browser side (contract §4): the stub loader, SDK and CSS, and the widget's challenge API.
+
+Every route here answers any origin (the page under test never shares the emulator's origin)
+and tells browsers to revalidate, so an edited SDK or a restarted emulator is picked up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, g, request, send_from_directory
+
+from ..challenges import (ChallengeCodec, InitRequest, OfflineRequest, SolveRequest, find_app,
+                          init_challenge, issue_offline_token, solve_challenge)
+from ..journal import token_fingerprint
+from ..runtime import Runtime, shared_secret
+from ..tokens import Kind, Token
+from . import envelope
+from .context import json_body, runtime
+from .exchange import Exchange, api_call
+
+bp = Blueprint("browser", __name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+CODEC_EXTENSION = "captchala_emulator.challenge_codec"
+# A fault rule that wants the widget to hand out dg_ tokens sets g.<FORCE_KIND> = Kind.DEGRADED.
+FORCE_KIND = "captchala_force_kind"
+EXPOSED_HEADERS = "X-Captchala-Emulator-Reason, X-Captchala-Emulator-Fault"
+
+
+@bp.after_request
+def cors_and_caching(response: Response) -> Response:
+    """Permissive CORS (also for preflights) and development-friendly caching."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = (
+        request.headers.get("Access-Control-Request-Headers") or "Content-Type")
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    response.headers["Access-Control-Max-Age"] = "600"
+    if request.headers.get("Access-Control-Request-Private-Network"):
+        response.headers["Access-Control-Allow-Private-Network"] = "true"
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    is_static = request.method == "GET"
+    response.headers["Cache-Control"] = "no-cache" if is_static else "no-store"
+    return response
+
+
+def codec() -> ChallengeCodec:
+    """The challenge signer, built once per app from the shared signing secret."""
+    ext = current_app.extensions
+    if CODEC_EXTENSION not in ext:
+        rt = runtime()
+        ext[CODEC_EXTENSION] = ChallengeCodec(shared_secret(rt.settings, rt.store))
+    return ext[CODEC_EXTENSION]
+
+
+def _static(name: str, mimetype: str) -> Response:
+    response = send_from_directory(STATIC_DIR, name, mimetype=mimetype, max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.get("/captchala-loader.js")
+@api_call("loader")
+def loader(rt: Runtime, ex: Exchange) -> Response:
+    return _static("captchala-loader.js", "text/javascript")
+
+
+@bp.get("/captchala.js")
+@api_call("sdk")
+def sdk(rt: Runtime, ex: Exchange) -> Response:
+    return _static("captchala.js", "text/javascript")
+
+
+@bp.get("/captchala.css")
+@api_call("sdk")
+def stylesheet(rt: Runtime, ex: Exchange) -> Response:
+    return _static("captchala.css", "text/css")
+
+
+@bp.post("/v1/challenge/init")
+@api_call("challenge_init")
+def challenge_init(rt: Runtime, ex: Exchange) -> Response:
+    req = InitRequest.from_fields(json_body(), request.headers.get("Referer"))
+    ex.app_key, ex.action = req.app_key or None, req.action
+    ex.set_token(req.server_token, rt)
+    app = find_app(rt.apps, req.app_key)
+    ch, data, ex.reason = init_challenge(req, app, signer=rt.signer, codec=codec(), store=rt.store,
+                                         now=ex.vts, browser_ip=ex.caller_ip)
+    ex.action = ch.action
+    ex.detail.update(challenge_id=ch.public_id, product=req.product)
+    return envelope.ok(data)
+
+
+@bp.post("/v1/challenge/solve")
+@api_call("challenge_solve")
+def challenge_solve(rt: Runtime, ex: Exchange) -> Response:
+    req = SolveRequest.from_fields(json_body(), request.headers.get("Referer"))
+    ch = codec().decode(req.challenge_id)
+    ex.app_key, ex.action, ex.detail["challenge_id"] = ch.app_key, ch.action, ch.public_id
+    app = find_app(rt.apps, ch.app_key)
+    result = solve_challenge(ch, app, referer=req.referer, signer=rt.signer, store=rt.store, now=ex.vts,
+                             solver_ip=ex.caller_ip, request_id=ex.id, force_kind=_forced_kind())
+    ex.reason = result.reason
+    _journal_token(ex, result.token, result.data["pass_token"])
+    return envelope.ok(result.data)
+
+
+@bp.post("/v1/challenge/offline")
+@api_call("challenge_offline")
+def challenge_offline(rt: Runtime, ex: Exchange) -> Response:
+    """Emulator choice: the "bypass worker" the SDK falls back to when init/solve are down."""
+    req = OfflineRequest.from_fields(json_body(), request.headers.get("Referer"))
+    ex.app_key, ex.action = req.app_key or None, req.action
+    app = find_app(rt.apps, req.app_key)
+    token, data, ex.reason = issue_offline_token(req, app, signer=rt.signer, now=ex.vts, solver_ip=ex.caller_ip)
+    _journal_token(ex, token, data["pass_token"])
+    return envelope.ok(data)
+
+
+def _forced_kind() -> Kind | None:
+    forced = g.get(FORCE_KIND)
+    return forced if forced is Kind.DEGRADED else None
+
+
+def _journal_token(ex: Exchange, token: Token, raw: str) -> None:
+    """Record the minted token so the journal (and explain) can tell its history."""
+    ex.token_fp, ex.token_id, ex.token_kind = token_fingerprint(raw), token.token_id, token.kind.label
