@@ -10,7 +10,8 @@ from .errors import ErrorCode, RequestError, StoreUnavailable
 from .janitor import Janitor
 from .runtime import Runtime, build_runtime
 from .settings import Settings
-from .web import api, control, envelope
+from .web import api, browser, control, control_state, dashboard, envelope  # noqa: F401 (control_state adds routes to control.bp)
+from .web import control_profile  # noqa: F401 (adds the /_emulator/profile routes to control.bp)
 from .web.context import EXTENSION, MAX_BODY
 
 CONTROL_PREFIX = "/_emulator"
@@ -24,7 +25,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.json.sort_keys = False
     rt = runtime or build_runtime(settings)
     app.extensions[EXTENSION] = rt
-    for blueprint in (api.bp, control.bp):
+    if settings.profile:  # `serve` activated it in the master already; this covers in-process apps
+        rt.faults.adopt(settings.profile, rt.clock.now())
+    for blueprint in (api.bp, browser.bp, control.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     _install_error_handlers(app)
     _install_janitor(app, Janitor(rt.store, rt.clock))

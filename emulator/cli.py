@@ -44,6 +44,8 @@ def serve_options(fn):
         click.option("--tls", envvar=env("tls"), type=click.Choice(["auto"]), help="auto: make a local CA and a certificate for the real host names."),
         click.option("--tls-cert", envvar=env("tls_cert"), type=click.Path(dir_okay=False)),
         click.option("--tls-key", envvar=env("tls_key"), type=click.Path(dir_okay=False)),
+        click.option("--tls-dir", envvar=env("tls_dir"), type=click.Path(file_okay=False),
+                     help="Where --tls auto keeps its CA and certificate (default: tls/ beside the SQLite state)."),
         click.option("--http-status-errors", envvar=env("http_status_errors"), is_flag=True,
                      help="Send request-level errors with HTTP status = code (default: HTTP 200)."),
         click.option("--max-server-token-ttl", envvar=env("max_server_token_ttl"), type=click.IntRange(1), default=3600, show_default=True),
@@ -66,6 +68,9 @@ def serve(**options) -> None:
     if settings.store.startswith("memory:") and settings.workers > 1:
         fail("--store memory:// keeps state per process: use it with --workers 1, or use sqlite:/// or redis://")
     try:
+        from .tls import configure_tls
+
+        settings, _ = configure_tls(settings)
         rt = prepare(settings)
     except (ConfigError, StoreUnavailable) as exc:
         fail(str(exc))
@@ -85,13 +90,29 @@ def banner(rt, host: str, port: int) -> None:
         f"  control    {base}/_emulator/  (dashboard, health, reset, pass-tokens)"
         + ("  [admin token required]" if s.admin_token else ""),
         f"  store      {rt.store.url}",
-        f"  profile    {getattr(rt, 'profile_name', lambda: None)() or 'none'}   seed {s.seed}",
+        f"  profile    {_profile_line(rt)}   seed {s.seed}",
         "  apps       " + "  ".join(f"{a.app_key}/{a.app_secret}" for a in rt.apps),
     ]
+    if s.tls == "auto":
+        from .tls import CA_FILE, HOST_NAMES, tls_dir
+
+        lines.append(f"  tls        trust the CA {tls_dir(s) / CA_FILE} (certificate for {', '.join(HOST_NAMES)})")
     if not s.quiet:
         print("\n".join(lines), flush=True)
     else:
         print(f"captchala-emulator listening on {base}", flush=True)
+
+
+def _profile_line(rt) -> str:
+    """The active fault profile for the banner; read in the master before workers fork, then let go."""
+    try:
+        name = rt.active_profile_name()
+    finally:
+        rt.store.close()
+    spec = rt.settings.profile
+    if not name:
+        return "none"
+    return f"{name} (file {spec}, reloaded on change)" if spec and spec != name else name
 
 
 def fail(message: str) -> None:
@@ -156,3 +177,25 @@ def mint_command(url: str, admin_token: str | None, **fields) -> None:
         fail(f"HTTP {exc.code}: {detail.get('message', detail)}")
     except OSError as exc:
         fail(f"cannot reach {url}: {exc}")
+
+
+@main.command("check-profile")
+@click.argument("profiles", nargs=-1, required=True, metavar="FILE...")
+def check_profile(profiles: tuple[str, ...]) -> None:
+    """Check fault profile files (or built-in names): exit 0 if all are valid, else 2 with
+    the file, the key path and the problem for each bad one."""
+    from .faults.loader import load
+    from .faults.profile import ProfileError
+
+    bad = 0
+    for spec in profiles:
+        try:
+            loaded = load(spec)
+        except ProfileError as exc:
+            click.echo(f"captchala-emulator: error: {exc}", err=True)
+            bad += 1
+            continue
+        p = loaded.profile
+        click.echo(f"{spec}: ok (profile {p.name!r}, {len(p.rules)} rule{'s' if len(p.rules) != 1 else ''}: "
+                   f"{', '.join(r.name for r in p.rules)})")
+    sys.exit(EXIT_CONFIG if bad else 0)

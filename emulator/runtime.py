@@ -5,11 +5,13 @@ Built once by create_app; nothing module-level changes at run time."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from .apps import AppRegistry, load_registry
+from .errors import StoreUnavailable
 from .clock import Clock
+from .faults.state import FaultState
 from .journal import Journal
 from .settings import Settings
 from .store import Store, open_store
@@ -26,6 +28,18 @@ class Runtime:
     clock: Clock
     signer: TokenSigner
     journal: Journal
+    faults: FaultState = field(default=None)  # type: ignore[assignment]  # built in __post_init__
+
+    def __post_init__(self) -> None:
+        if self.faults is None:
+            self.faults = FaultState(self.store, default_seed=self.settings.seed)
+
+    def active_profile_name(self) -> str | None:
+        """The active fault profile's name (None when none is active, it expired, or the store is down)."""
+        try:
+            return self.faults.active_name(self.clock.now)
+        except StoreUnavailable:
+            return None
 
     def reset(self, app_key: str | None = None) -> None:
         """Forget consumed tokens, counters and the journal; a full reset also resets the clock."""
@@ -42,9 +56,10 @@ def shared_secret(settings: Settings, store: Store) -> str:
 
 
 def build_runtime(settings: Settings, *, real_time: Callable[[], float] | None = None,
-                  store: Store | None = None) -> Runtime:
+                  store: Store | None = None, sleep: Callable[[float], None] | None = None) -> Runtime:
     store = store or open_store(settings.store)
     apps = load_registry(settings.apps, include_builtin=not settings.no_builtin_apps)
     clock = Clock(store, real_time) if real_time else Clock(store)
     signer = TokenSigner(shared_secret(settings, store))
-    return Runtime(settings, apps, store, clock, signer, Journal(store, settings.journal_size))
+    faults = FaultState(store, default_seed=settings.seed, **({"sleep": sleep} if sleep else {}))
+    return Runtime(settings, apps, store, clock, signer, Journal(store, settings.journal_size), faults)

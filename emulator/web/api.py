@@ -9,11 +9,13 @@ from ..challenges import IssueRequest, issue_server_token
 from ..errors import ErrorCode, RequestError
 from ..journal import token_fingerprint
 from ..moderation import moderate_input, moderate_text
+from ..ratelimit import check_rate_limit
 from ..runtime import Runtime
 from ..validation import ValidateRequest, validate
 from . import envelope
 from .context import form_or_json_body, json_body
 from .exchange import Exchange, api_call
+from .faults import forced_token_result
 
 bp = Blueprint("api", __name__)
 
@@ -47,14 +49,22 @@ def _secret_reason(rt: Runtime, app: App, secret) -> str:
 
 def _validate(rt: Runtime, ex: Exchange, *, backup: bool = False, token_field: str = "pass_token") -> Response:
     app = authenticate(rt, ex)
+    if not backup:
+        check_rate_limit(rt.store, app, ex.vts)
     req = ValidateRequest.from_body(json_body(), token_field)
-    ex.set_token(req.pass_token, rt)
     if req.client_ip:
         ex.detail["client_ip"] = req.client_ip
     if req.keep_token:
         ex.detail["keep_token"] = True
-    result = validate(req, app, signer=rt.signer, store=rt.store, now=ex.vts, request_id=ex.id,
-                      caller_ip=ex.caller_ip, backup=backup)
+    try:
+        result = validate(req, app, signer=rt.signer, store=rt.store, now=ex.vts, request_id=ex.id,
+                          caller_ip=ex.caller_ip, backup=backup, forced=forced_token_result())
+    except Exception:
+        ex.set_token(req.pass_token, rt)  # an unverified look at the claims, for the journal
+        raise
+    token = result.token  # verified: no second decode on the hot path (bench: ~10 % of a validate)
+    ex.token_fp, ex.token_id, ex.token_kind = token_fingerprint(req.pass_token), token.token_id, token.kind.label
+    ex.action = token.claims.get("act")
     ex.reason = result.reason
     ex.outcome = "degraded" if result.data.get("degraded") else "valid"
     return envelope.ok(result.data)
@@ -84,6 +94,7 @@ def verify_alias_view(rt: Runtime, ex: Exchange) -> Response:
 @api_call("issue")
 def issue_view(rt: Runtime, ex: Exchange) -> Response:
     app = authenticate(rt, ex)
+    check_rate_limit(rt.store, app, ex.vts)
     req = IssueRequest.from_fields(form_or_json_body())
     ex.action = req.action
     token, data, reason = issue_server_token(req, app, signer=rt.signer, now=ex.vts,

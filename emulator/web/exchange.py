@@ -12,11 +12,12 @@ from typing import Any, Callable
 
 from flask import Response, request
 
-from ..errors import EmulatorError, ErrorCode, RequestError, StoreUnavailable, TokenRejected
+from ..errors import ChallengeError, EmulatorError, ErrorCode, RequestError, StoreUnavailable, TokenRejected
 from ..journal import token_fingerprint
+from ..logs import log_request
 from ..runtime import Runtime
-from . import envelope
-from .context import caller_ip, runtime
+from . import envelope, faults
+from .context import MAX_BODY, caller_ip, runtime
 
 VALIDATE_ENDPOINTS = {"validate", "backup_validate"}
 
@@ -82,7 +83,7 @@ def api_call(endpoint: str) -> Callable:
         def view(**kwargs) -> Response:
             rt = runtime()
             ex = Exchange.begin(rt, endpoint)
-            response = _answer(fn, rt, ex, kwargs)
+            response = faults.around(rt, ex, lambda view=fn: _answer(view, rt, ex, kwargs))
             ex.status = response.status_code
             envelope.with_reason(response, ex.reason)
             _record(rt, ex)
@@ -100,8 +101,13 @@ def _answer(fn: Callable, rt: Runtime, ex: Exchange, kwargs: dict) -> Response:
     except TokenRejected as err:
         ex.fail(err, "rejected")
         return envelope.token_failure(err)
+    except ChallengeError as err:  # the widget's onError("<msg> (<code>)") reads msg and data.error
+        ex.fail(err, "rejected")
+        return envelope.request_failure(err)
     except RequestError as err:
         ex.fail(err, "error")
+        if is_validate and ex.token_fp is None:
+            _note_token(rt, ex)
         return envelope.request_failure(err, validate=is_validate)
     except StoreUnavailable as exc:
         err = RequestError(ErrorCode.SERVICE_UNAVAILABLE, f"store unavailable: {exc}")
@@ -109,10 +115,23 @@ def _answer(fn: Callable, rt: Runtime, ex: Exchange, kwargs: dict) -> Response:
         return envelope.request_failure(err, validate=is_validate)
 
 
+def _note_token(rt: Runtime, ex: Exchange) -> None:
+    """A validate refused before its body was read (credentials) still names the token it
+    carried, so explain can show "sent with the wrong secret" in the token's history."""
+    if not 0 < (request.content_length or 0) <= MAX_BODY:
+        return
+    body = request.get_json(force=True, silent=True)
+    raw = body.get("pass_token", body.get("token")) if isinstance(body, dict) else None
+    if isinstance(raw, str) and raw.strip():
+        ex.set_token(raw.strip(), rt)
+
+
 def _record(rt: Runtime, ex: Exchange) -> None:
+    entry = ex.entry()
+    log_request(entry, rt.settings.log_format)
     if ex.id == 0:
         return
     try:
-        rt.journal.record(ex.entry())
+        rt.journal.record(entry)
     except StoreUnavailable:
         pass  # the answer already says the store is down

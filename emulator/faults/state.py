@@ -1,0 +1,197 @@
+"""The active fault profile, shared by every worker through the store, with shared rule counters.
+
+The store holds the profile document and, beside it, a version string. Each process keeps
+the parsed profile cached under that version, so with no profile active a request costs one
+store read (the version) and with one active it costs that read plus one counter bump per
+rule it reaches. Counter keys carry the activation's version: a fresh activation starts
+every `first`/`after`/`every`/`times` from zero; a full reset clears them too."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..store.base import Store
+from . import engine, loader
+from .engine import Decision, Facts
+from .profile import Profile, ProfileError, parse_profile
+
+VERSION_KEY = "fault_profile_version"
+DOC_KEY = "fault_profile"
+RELOAD_CLAIM = "fault_profile_reload:"
+RELOAD_CHECK_S = 1.0
+
+log = logging.getLogger("captchala_emulator.faults")
+
+
+@dataclass(frozen=True)
+class Active:
+    version: str
+    profile: Profile
+    source: str
+    activated_at: float  # virtual time
+    seed: int
+    file: str | None = None  # watched for changes when set
+    mtime_ns: int | None = None
+
+    @property
+    def expires_at(self) -> float | None:
+        return None if self.profile.ttl_s is None else self.activated_at + self.profile.ttl_s
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def counter_key(self, rule: str) -> str:
+        return f"fault:{self.profile.name}:{self.version}:{rule}"
+
+
+class FaultState:
+    """Activate, deactivate and consult the shared profile; one per Runtime (per process)."""
+
+    def __init__(self, store: Store, *, default_seed: int = 0, sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self.store = store
+        self.default_seed = default_seed
+        self.sleep = sleep  # injected so unit tests never really sleep
+        self._monotonic = monotonic
+        self._cache: Active | None = None  # harmless per-process copy, keyed by version
+        self._next_stat = 0.0
+        self._seen_edit: tuple[str, int] | None = None
+
+    # --- switching -----------------------------------------------------------------
+    def activate(self, profile: Profile, *, source: str, now: float, file: str | None = None,
+                 mtime_ns: int | None = None) -> Active:
+        """Make `profile` the active one for every worker (a new version: counters start at zero)."""
+        version = secrets.token_hex(8)
+        doc = {"version": version, "source": source, "activated_at": now, "file": file, "mtime_ns": mtime_ns,
+               "profile": dict(profile.doc)}
+        self.store.set(DOC_KEY, json.dumps(doc, separators=(",", ":")))
+        self.store.set(VERSION_KEY, version)
+        active = self._from_doc(doc)
+        self._cache = active
+        return active
+
+    def activate_loaded(self, loaded: loader.Loaded, now: float) -> Active:
+        return self.activate(loaded.profile, source=loaded.source, now=now, file=loaded.file,
+                             mtime_ns=loaded.mtime_ns)
+
+    def deactivate(self) -> None:
+        """No profile: the version becomes empty (not absent, so `adopt` knows it was decided)."""
+        self.store.set(VERSION_KEY, "")
+        self.store.delete(DOC_KEY)
+        self._cache = None
+
+    def start(self, spec: str | None, now: float) -> Active | None:
+        """`serve --profile`: load it (ProfileError on any problem) and activate it, or clear any."""
+        if not spec:
+            self.deactivate()
+            return None
+        return self.activate_loaded(loader.load(spec), now)
+
+    def adopt(self, spec: str | None, now: float) -> Active | None:
+        """An app built without `serve` (tests, the plugin): apply --profile only to a store that
+        has never had a profile decision, so gunicorn workers never re-activate the master's."""
+        if not spec or self.store.get(VERSION_KEY) is not None:
+            return None
+        return self.start(spec, now)
+
+    # --- the hot path --------------------------------------------------------------
+    def current(self, now: Callable[[], float]) -> Active | None:
+        """The active, unexpired profile (reloaded first if its file changed)."""
+        version = self.store.get(VERSION_KEY)
+        if not version:
+            return None
+        active = self._cached(version)
+        if active is None:
+            return None
+        if active.file:
+            active = self._maybe_reload(active, now)
+        if active.profile.ttl_s is not None and active.expired(now()):
+            return None
+        return active
+
+    def decide(self, endpoint: str, facts: Callable[[], Facts], now: Callable[[], float]) -> Decision | None:
+        """Which rule fires for this request, counting it in the shared store."""
+        active = self.current(now)
+        if active is None or not any(endpoint in r.match.endpoints for r in active.profile.rules):
+            return None
+        return engine.decide(active.profile, active.seed, facts(),
+                             next_count=lambda rule: self.store.incr(active.counter_key(rule)),
+                             next_firing=lambda rule: self.store.incr(active.counter_key(rule) + ":fired"))
+
+    def active_name(self, now: Callable[[], float]) -> str | None:
+        active = self.current(now)
+        return active.profile.name if active else None
+
+    # --- the control plane's view --------------------------------------------------
+    def describe(self, now: Callable[[], float]) -> dict[str, Any]:
+        self.current(now)  # looking also picks up an edited profile file
+        version = self.store.get(VERSION_KEY)
+        active = self._cached(version) if version else None
+        if active is None:
+            return {"active": False, "name": None}
+        at = now()
+        p = active.profile
+        return {
+            "active": not active.expired(at), "expired": active.expired(at), "name": p.name,
+            "description": p.description, "source": active.source, "watching": active.file,
+            "seed": active.seed, "ttl_s": p.ttl_s, "activated_at": active.activated_at,
+            "expires_at": active.expires_at, "version": active.version,
+            "rules": [{"name": r.name, "endpoints": list(r.match.endpoints), "effect": r.effect.describe(),
+                       "matched": self.store.counter(active.counter_key(r.name))} for r in p.rules],
+            "profile": dict(p.doc),
+        }
+
+    # --- internals -----------------------------------------------------------------
+    def _cached(self, version: str) -> Active | None:
+        cache = self._cache
+        if cache is not None and cache.version == version:
+            return cache
+        raw = self.store.get(DOC_KEY)
+        if raw is None:
+            return None
+        try:
+            active = self._from_doc(json.loads(raw))
+        except (ProfileError, ValueError, KeyError, TypeError) as exc:  # written by another version?
+            log.warning("ignoring the stored fault profile: %s", exc)
+            return None
+        self._cache = active
+        return active
+
+    def _from_doc(self, doc: dict[str, Any]) -> Active:
+        profile = parse_profile(doc["profile"], doc["source"])
+        seed = self.default_seed if profile.seed is None else profile.seed
+        return Active(doc["version"], profile, doc["source"], float(doc["activated_at"]), seed, doc.get("file"),
+                      doc.get("mtime_ns"))
+
+    def _maybe_reload(self, active: Active, now: Callable[[], float]) -> Active:
+        """At most once a second per process: if the watched file changed, one worker (the one
+        that claims the edit in the store) re-reads it; a broken edit is logged and ignored."""
+        tick = self._monotonic()
+        if tick < self._next_stat:
+            return active
+        self._next_stat = tick + RELOAD_CHECK_S
+        try:
+            mtime = os.stat(active.file).st_mtime_ns
+        except OSError:
+            return active  # removed or unreadable: keep the last good profile
+        if mtime == active.mtime_ns or self._seen_edit == (active.version, mtime):
+            return active
+        self._seen_edit = (active.version, mtime)
+        me = f"{os.getpid()}:{secrets.token_hex(8)}"
+        if self.store.set_if_absent(f"{RELOAD_CLAIM}{active.version}:{mtime}", me) != me:
+            return active  # another worker handles this edit
+        try:
+            loaded = loader.load_file(active.file, source=active.source)
+        except ProfileError as exc:
+            log.warning("fault profile file changed but is invalid; keeping profile %r: %s", active.profile.name, exc)
+            return active
+        fresh = self.activate_loaded(loaded, now())
+        log.warning("fault profile reloaded from %s: now %r (%d rules)", active.source, fresh.profile.name,
+                    len(fresh.profile.rules))
+        return fresh
