@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable
 
 from .clock import Clock
 from .store.base import Store

@@ -274,7 +274,7 @@ def test_verify_alias_uses_token_field(client, mint):
 
 def test_bind_uid_comes_back_as_uid(runtime, validate):
     """The browser path (init/solve) copies the sct_'s bind_uid into the pass token; here the domain directly."""
-    from emulator.challenges import IssueRequest, issue_server_token
+    from emulator.server_tokens import IssueRequest, issue_server_token
 
     app = runtime.apps.get("demo_app")
     sct, _, _ = issue_server_token(IssueRequest("login", bind_uid="user-7"), app, signer=runtime.signer,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from ..apps import App
-from ..challenges import IssueRequest, issue_server_token
+from ..server_tokens import IssueRequest, issue_server_token
 from ..errors import ErrorCode, RequestError
 from ..journal import token_fingerprint
 from ..moderation import moderate_input, moderate_text

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 
 
 def sct_page(emulator, page_server, name: str, server_token: str | None, extra_options: str = "") -> str:
-    options = f"appKey: 'server_token_app', product: 'embed', action: 'login'"
+    options = "appKey: 'server_token_app', product: 'embed', action: 'login'"
     if server_token is not None:
         options += f", serverToken: {json.dumps(server_token)}"
     return page_server.write(name, emulator.page(name, init_script(options + extra_options)))
