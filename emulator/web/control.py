@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import os
+import time
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -92,13 +94,11 @@ def mint_pass_token():
 
 def _journal_mint(rt, token, raw: str, now: float) -> None:
     """Minting is part of a token's history (explain), so it is journaled too."""
-    import time
-
     rt.journal.record({
         "id": rt.journal.next_id(), "ts": round(time.time(), 6), "virtual_ts": round(now, 3), "endpoint": "mint",
         "method": "POST", "path": request.path, "caller_ip": caller_ip(), "app_key": token.app_key,
         "token_fp": token_fingerprint(raw), "token_id": token.token_id, "token_kind": token.kind.label,
         "action": token.claims["act"], "outcome": "minted", "code": None,
         "reason": f"minted {token.kind.label} token through the control plane", "fault": None, "status": 201,
-        "duration_ms": 0.0,
+        "duration_ms": 0.0, "worker_pid": os.getpid(),
     })
