@@ -84,9 +84,10 @@ def validate(req: ValidateRequest, app: App, *, signer: TokenSigner, store: Stor
         return ValidateResult({"valid": False, "degraded": True, "reason": token.claims.get("why", "quota_exhausted"),
                                "action": token.claims["act"]},
                               "degraded token (quota exhausted): the integrator decides", token)
-    earlier = store.consumed(token.token_id)
-    if earlier is not None:
-        raise TokenRejected(ErrorCode.TOKEN_CONSUMED, consumed_reason(earlier))
+    if req.keep_token or _binding_gates(req, app, token):  # else consume() below answers it alone
+        earlier = store.consumed(token.token_id)
+        if earlier is not None:
+            raise TokenRejected(ErrorCode.TOKEN_CONSUMED, consumed_reason(earlier))
     _check_binding(req, app, token)
     if not req.keep_token:
         record = {"at": now, "request_id": request_id, "caller_ip": caller_ip, "client_ip": req.client_ip}
@@ -108,10 +109,15 @@ def _load(raw: str, app: App, signer: TokenSigner, backup: bool) -> Token:
     return token
 
 
+def _binding_gates(req: ValidateRequest, app: App, token: Token) -> bool:
+    """True when the binding check can refuse: then `consumed` must be checked before it (§3 order)."""
+    return app.ip_binding == "strict" and bool(req.client_ip) and bool(token.claims.get("ip"))
+
+
 def _check_binding(req: ValidateRequest, app: App, token: Token) -> None:
-    solver_ip = token.claims.get("ip")
-    if app.ip_binding != "strict" or not req.client_ip or not solver_ip:
+    if not _binding_gates(req, app, token):
         return
+    solver_ip = token.claims.get("ip")
     if req.client_ip != solver_ip:
         raise TokenRejected(ErrorCode.BINDING_MISMATCH,
                             f"client_ip {req.client_ip} differs from the solver's IP {solver_ip} (strict IP binding)")

@@ -1,0 +1,157 @@
+"""Turn one run's figures into ratios, target verdicts, a table for stdout and a JSON file.
+
+Every speed figure is read as a ratio to a baseline measured in the same run: these
+machines are too noisy for absolute numbers to mean anything across runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ROWS = (("floor", "(a) bare Flask floor, static JSON"), ("emulator_sqlite", "(b) emulator validate, SQLite"),
+        ("emulator_redis", "(c) emulator validate, Redis"), ("issue_sqlite", "(d) emulator issue sct_, SQLite"),
+        ("wiremock", "(e) WireMock 3.13 static stub"), ("mockoon", "(e) Mockoon CLI static route"))
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def get(results: dict, *path: str) -> Any:
+    value: Any = results
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def add_ratios(results: dict) -> None:
+    floor = results["throughput"].get("floor")
+    for name, row in results["throughput"].items():
+        if floor:
+            row["rps_vs_floor"] = ratio(row["rps"], floor["rps"])
+            row["p99_vs_floor"] = ratio(row["p99_ms"], floor["p99_ms"])
+
+
+def targets(results: dict) -> list[dict]:
+    """The issue's targets, each with the measured value, the limit and a verdict."""
+    t = results["throughput"]
+    checks = [
+        ("validate req/s >= 0.7 x floor", ratio(get(t, "emulator_sqlite", "rps"), get(t, "floor", "rps")), 0.7, ">="),
+        ("validate p99 <= 1.5 x floor p99", ratio(get(t, "emulator_sqlite", "p99_ms"), get(t, "floor", "p99_ms")), 1.5, "<="),
+        ("validate p99 <= 0.5 x WireMock p99",
+         ratio(get(t, "emulator_sqlite", "p99_ms"), get(t, "wiremock", "p99_ms")), 0.5, "<="),
+        ("cold start <= 0.5 x Mockoon", ratio(get(results, "cold_start", "emulator", "median_s"),
+                                              get(results, "cold_start", "mockoon", "median_s")), 0.5, "<="),
+        ("PSS <= 0.3 x WireMock", ratio(get(results, "memory", "emulator_sqlite", "pss_mib"),
+                                        get(results, "memory", "wiremock", "pss_mib")), 0.3, "<="),
+        ("latency fault p50 within +5 % of configured",
+         _div100(get(results, "latency_fault", "p50_error_pct")), 0.05, "<=+-"),
+        ("store rows flat after expiry + purge", get(results, "store", "after_expiry_and_purge", "consumed"), 0, "=="),
+        ("store file flat over a second round (x round 1)",
+         ratio(get(results, "store", "second_round", "after", "db_mib"),
+               get(results, "store", "after_expiry_and_purge", "db_mib")), 1.05, "<="),
+    ]
+    out = []
+    for name, value, limit, op in checks:
+        if value is None:
+            verdict = "not measured"
+        elif op == ">=":
+            verdict = "met" if value >= limit else "MISSED"
+        elif op == "<=":
+            verdict = "met" if value <= limit else "MISSED"
+        elif op == "<=+-":
+            verdict = "met" if -limit <= value <= limit else "MISSED"
+        else:
+            verdict = "met" if value == limit else "MISSED"
+        out.append({"target": name, "value": value, "limit": limit, "verdict": verdict})
+    out.append({"target": "validate req/s vs WireMock static stub (info)",
+                "value": ratio(get(t, "emulator_sqlite", "rps"), get(t, "wiremock", "rps")), "limit": None,
+                "verdict": "info"})
+    return out
+
+
+def _div100(value: float | None) -> float | None:
+    return None if value is None else round(value / 100, 4)
+
+
+def table(results: dict) -> str:
+    t = results["throughput"]
+    lines = ["", f"{'target':<38} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x floor':>8} {'p99 x fl':>8} "
+                 f"{'errors':>6} {'CPU us':>7} {'PSS MiB':>8}  spread"]
+    for key, label in ROWS:
+        row = t.get(key)
+        if row is None:
+            reason = results["not_measured"].get(key, "not run")
+            lines.append(f"{label:<38} not measured: {reason[:70]}")
+            continue
+        pss = get(results, "memory", key, "pss_mib")
+        lines.append(f"{label:<38} {row['rps']:>8.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
+                     f"{_fmt(row.get('rps_vs_floor')):>8} {_fmt(row.get('p99_vs_floor')):>8} "
+                     f"{row['error_count'] + row.get('starved', 0):>6} {_fmt(row.get('cpu_us_per_request'), 'd'):>7} "
+                     f"{_fmt(pss, '.1f'):>8}  "
+                     f"{row.get('spread', {}).get('label', '-')}")
+    lines += _extras(results)
+    lines.append("")
+    lines.append(f"{'target (issue 7)':<46} {'value':>10} {'limit':>8}  verdict")
+    for check in results.get("targets", []):
+        lines.append(f"{check['target']:<46} {_fmt(check['value']):>10} {_fmt(check['limit']):>8}  {check['verdict']}")
+    for name, why in results["not_measured"].items():
+        lines.append(f"not measured: {name}: {why[:160]}")
+    return "\n".join(lines)
+
+
+def _extras(results: dict) -> list[str]:
+    lines = [""]
+    for model, runs in (results.get("connection_spread") or {}).items():
+        lines.append(f"connection spread over workers, floor, {model:<13}: " +
+                     "  ".join(f"{r['split']} ({r['rps']:.0f}/s)" for r in runs))
+    fault = results.get("latency_fault")
+    if fault:
+        lines.append(f"latency fault {fault['configured_ms']} ms @ {fault['connections']} connections: "
+                     f"p50 {fault['p50_ms']:.1f} ms ({fault['p50_error_pct']:+.1f} %), p99 {fault['p99_ms']:.1f} ms "
+                     f"({fault['p99_error_pct']:+.1f} %), spread {fault.get('spread', {}).get('label', '-')}")
+        inside = fault.get("in_app") or {}
+        if inside:
+            lines.append(f"  the same requests timed inside the app (journal duration_ms, view start to answer): "
+                         f"p50 {inside['p50_ms']:.1f} ms, p99 {inside['p99_ms']:.1f} ms over {inside['entries']} entries")
+    for key in ("emulator_sqlite", "emulator_redis"):
+        row = results["throughput"].get(key)
+        if row and "tokens_consumed" in row:
+            lines.append(f"fresh-token check, {key}: {row['requests']} answered requests consumed "
+                         f"{row['tokens_consumed']} tokens (in-flight requests at the end are consumed but not counted)"
+                         + ("" if row["tokens_consumed"] >= row["requests"] else
+                            "  WARNING: some answers consumed no fresh token"))
+    for key in ("floor", "emulator_sqlite"):
+        rss = get(results, "memory", key, "rss_mib_per_process")
+        if rss:
+            lines.append(f"RSS per process after the load, {key} (master first): " +
+                         ", ".join(f"{v:.1f}" for v in rss.values()) + " MiB")
+    cold = results.get("cold_start") or {}
+    if cold:
+        lines.append("cold start (process start -> healthy, median of runs): " +
+                     ", ".join(f"{k} {v['median_s']:.3f} s" for k, v in cold.items()))
+    redis = get(results, "memory", "redis_server", "pss_mib")
+    if redis is not None:
+        lines.append(f"redis-server PSS (not included above): {redis:.1f} MiB")
+    store = results.get("store")
+    if store:
+        lines.append(f"store after {store['validations']} validations: {store['after_validations']}")
+        lines.append(f"  after they expire and a purge: {store['after_expiry_and_purge']}")
+        second = store.get("second_round")
+        if second:
+            lines.append(f"  a second round of {second['validations']} validations: {second['full']}; "
+                         f"after expiry + purge: {second['after']}")
+    return lines
+
+
+def _fmt(value, spec: str = ".3g") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def write(results: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    return path

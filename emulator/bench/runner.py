@@ -1,0 +1,357 @@
+"""One benchmark run: every target started in turn on the same gunicorn settings, driven by
+wrk, measured, stopped. A section that cannot run is recorded as not measured, with why."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import __version__
+from . import admin, procs, targets, wrk
+from .minting import mint_tokens
+from .peers import Peers, install
+from .spread import sampling
+
+CLOCK_BACK_S = 7200  # tokens are minted and validated with the virtual clock this far back...
+TOKEN_TTL_S = 3600  # ...and live this long, so resetting the clock expires every one of them
+PEER_WARMUP_S = 5
+DEMO = (("BENCH_APP_KEY", "demo_app"), ("BENCH_APP_SECRET", "demo_secret"))
+
+
+@dataclass(frozen=True)
+class Options:
+    work_dir: Path
+    cache_dir: Path
+    duration_s: int = 10
+    warmup_s: int = 2
+    connections: int = 32
+    wrk_threads: int = 2
+    workers: int = 2
+    threads: int = 32
+    validations: int = 100_000
+    cold_runs: int = 5
+    fault_delay_ms: int = 200
+    fault_connections: int = 64
+    peers: bool = True
+    redis: bool = True
+    spread_trials: int = 3
+
+
+@dataclass
+class Tokens:
+    """A file of fresh tokens handed out in slices, so no run ever reuses one."""
+
+    path: Path
+    total: int
+    next: int = 0
+
+    def env(self, limit: int, marker: Path | None = None) -> tuple[tuple[str, str], ...]:
+        env = (*DEMO, ("BENCH_TOKENS", str(self.path)), ("BENCH_SKIP", str(self.next)), ("BENCH_LIMIT", str(limit)))
+        return env + ((("BENCH_MARKER", str(marker)),) if marker else ())
+
+    def used(self, count: int) -> None:
+        self.next = min(self.total, self.next + count)
+
+    @property
+    def left(self) -> int:
+        return self.total - self.next
+
+
+@dataclass
+class Bench:
+    o: Options
+    log: Callable[[str], None]
+    results: dict = field(default_factory=lambda: {"throughput": {}, "memory": {}, "cold_start": {},
+                                                   "not_measured": {}})
+    peers: Peers | None = None
+
+    # --- the whole run ------------------------------------------------------------
+    def run(self) -> dict:
+        self.results["meta"] = self.meta()
+        if self.o.spread_trials:
+            self.section("connection_spread", self.connection_spread)
+        self.section("floor", self.floor)
+        self.section("emulator_sqlite", self.emulator_sqlite)
+        if self.o.redis:
+            self.section("emulator_redis", self.emulator_redis)
+        if self.o.peers:
+            self.section("peers", self.install_peers)
+            if self.peers:
+                self.section("wiremock", lambda: self.peer("wiremock", targets.start_wiremock))
+                self.section("mockoon", lambda: self.peer("mockoon", targets.start_mockoon))
+        self.section("cold_start", self.cold_starts)
+        return self.results
+
+    def section(self, name: str, fn: Callable[[], None]) -> None:
+        self.log(f"== {name}")
+        try:
+            fn()
+        except Exception as exc:  # one broken section must not lose the others' figures
+            self.results["not_measured"][name] = f"{type(exc).__name__}: {exc}"[:600]
+            self.log(f"   not measured: {exc}")
+
+    def meta(self) -> dict:
+        wrk_version = subprocess.run([wrk.wrk_path(), "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+        import gunicorn
+
+        return {"emulator_version": __version__, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "cpus": os.cpu_count(), "python": platform.python_version(), "gunicorn": gunicorn.__version__,
+                "wrk": wrk_version.strip(), "options": {k: str(v) for k, v in asdict(self.o).items()}}
+
+    # --- helpers ------------------------------------------------------------------
+    def load(self, proc: procs.Proc, path: str, *, script: str = wrk.STATIC_POST, env=(), duration: int | None = None,
+             connections: int | None = None, spread: bool = True) -> dict:
+        load = wrk.Load(proc.url + path, connections or self.o.connections, self.o.wrk_threads,
+                        duration or self.o.duration_s, script, tuple(env))
+        pids = proc.tree()
+        cpu_before = procs.cpu_seconds(pids)
+        with sampling(proc if spread else None) as sampler:
+            result = wrk.run(load, self.o.work_dir)
+        cpu = procs.cpu_seconds(pids) - cpu_before
+        result["cpu_us_per_request"] = round(cpu * 1e6 / result["requests"]) if result["requests"] else None
+        if sampler is not None:
+            result["spread"] = sampler.summary()
+        return result
+
+    def static_env(self, body: dict) -> tuple:
+        return (*DEMO, ("BENCH_BODY", json.dumps(body)))
+
+    def validate_fresh(self, proc: procs.Proc, tokens: Tokens, store_url: str, *, duration: int,
+                       limit: int, connections: int | None = None, spread: bool = True) -> dict:
+        """Timed validate load on fresh tokens; checks every answer consumed a token."""
+        before = store_stats(store_url).get("consumed", 0)
+        result = self.load(proc, targets.VALIDATE_PATH, script=wrk.FRESH_TOKENS, env=tokens.env(limit),
+                           duration=duration, connections=connections, spread=spread)
+        tokens.used(result.pop("tokens_sent_upto"))  # the threads' interleaved slices end unevenly
+        result["tokens_consumed"] = store_stats(store_url).get("consumed", 0) - before
+        return result
+
+    def remember(self, name: str, result: dict, proc: procs.Proc | None = None) -> None:
+        self.results["throughput"][name] = result
+        if proc is not None:
+            self.results["memory"][name] = procs.memory(proc)
+        spread = result.get("spread", {}).get("label", "")
+        self.log(f"   {name}: {result['rps']:.0f} req/s  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms"
+                 f"  CPU {result['cpu_us_per_request']} us/req  errors {result['error_count']}"
+                 f"  starved {result['starved']}  spread {spread}")
+
+    # --- sections -----------------------------------------------------------------
+    def floor(self) -> None:
+        proc = targets.start_floor(self.o.work_dir, workers=self.o.workers, threads=self.o.threads)
+        try:
+            body = self.static_env({"pass_token": "pt_static"})
+            self.load(proc, targets.VALIDATE_PATH, env=body, duration=self.o.warmup_s, spread=False)
+            self.remember("floor", self.load(proc, targets.VALIDATE_PATH, env=body), proc)
+        finally:
+            proc.stop()
+
+    def connection_spread(self) -> None:
+        """The measurement behind server.py's reuse_port: the floor, restarted for each short
+        run, with one shared listening socket and with one SO_REUSEPORT socket per worker."""
+        models = {"shared_socket": ("--set", "reuse_port=false"), "reuse_port": ()}
+        body = self.static_env({"pass_token": "pt_static"})
+        out: dict[str, list] = {}
+        for model, extra in models.items():
+            for _ in range(self.o.spread_trials):
+                proc = targets.start_floor(self.o.work_dir, workers=self.o.workers, threads=self.o.threads, extra=extra)
+                try:
+                    self.load(proc, targets.VALIDATE_PATH, env=body, duration=1, spread=False)
+                    run = self.load(proc, targets.VALIDATE_PATH, env=body, duration=3)
+                finally:
+                    proc.stop()
+                out.setdefault(model, []).append({"split": run["spread"]["label"], "rps": run["rps"],
+                                                  "busiest_share": run["spread"]["busiest_share"]})
+            self.log(f"   {model}: " + "  ".join(f"{r['split']} ({r['rps']:.0f}/s)" for r in out[model]))
+        self.results["connection_spread"] = out
+
+    def emulator_sqlite(self) -> None:
+        store = f"sqlite:///{self.o.work_dir / 'bench-store.db'}"
+        proc = targets.start_emulator(self.o.work_dir, store, workers=self.o.workers, threads=self.o.threads)
+        try:
+            admin.set_clock_offset(proc.url, -CLOCK_BACK_S)
+            self.log(f"   minting {self.o.validations + 5000} tokens through /_emulator/pass-tokens ...")
+            started = time.perf_counter()
+            count = self.o.validations + 5000
+            mint_tokens(proc.url, count, self.o.work_dir / "tokens.txt", self.o.work_dir, ttl=TOKEN_TTL_S)
+            self.tokens = Tokens(self.o.work_dir / "tokens.txt", count)
+            self.results["minting"] = {"tokens": count, "seconds": round(time.perf_counter() - started, 1)}
+            self.validate_fresh(proc, self.tokens, store, duration=self.o.warmup_s, limit=20_000, spread=False)
+            reserve = self.fault_token_budget()
+            result = self.validate_fresh(proc, self.tokens, store, duration=self.o.duration_s,
+                                         limit=max(1000, self.tokens.left - reserve))
+            self.remember("emulator_sqlite", result, proc)
+            self.section("issue_sqlite", lambda: self.issue(proc))
+            self.section("latency_fault", lambda: self.latency_fault(proc, store))
+            self.section("store_size", lambda: self.store_size(proc, store))
+        finally:
+            proc.stop()
+
+    def issue(self, proc: procs.Proc) -> None:
+        env = self.static_env({"action": "login"})
+        self.load(proc, targets.ISSUE_PATH, env=env, duration=self.o.warmup_s, spread=False)
+        self.remember("issue_sqlite", self.load(proc, targets.ISSUE_PATH, env=env))
+
+    def fault_token_budget(self) -> int:
+        per_s = self.o.fault_connections * 1000 / self.o.fault_delay_ms
+        return int(per_s * self.o.duration_s * 1.5) + 2000
+
+    def latency_fault(self, proc: procs.Proc, store: str) -> None:
+        profile = {"name": "bench-latency", "rules": [
+            {"name": "slow", "match": {"endpoint": "validate"}, "effect": {"latency_ms": self.o.fault_delay_ms}}]}
+        try:
+            admin.put_profile(proc.url, profile)
+        except admin.Missing as exc:
+            raise RuntimeError(f"no fault profiles in this build ({exc})") from None
+        try:
+            result = self.validate_fresh(proc, self.tokens, store, duration=self.o.duration_s,
+                                         limit=self.fault_token_budget(), connections=self.o.fault_connections)
+        finally:
+            admin.delete_profile(proc.url)
+        delay = self.o.fault_delay_ms
+        result["in_app"] = self.in_app_durations(proc)
+        result.update(configured_ms=delay, connections=self.o.fault_connections,
+                      p50_error_pct=round((result["p50_ms"] - delay) / delay * 100, 2),
+                      p99_error_pct=round((result["p99_ms"] - delay) / delay * 100, 2))
+        self.results["latency_fault"] = result
+        self.log(f"   latency fault {delay} ms @ {self.o.fault_connections} conns: p50 {result['p50_ms']:.1f} ms "
+                 f"({result['p50_error_pct']:+.1f} %), p99 {result['p99_ms']:.1f} ms, spread "
+                 f"{result.get('spread', {}).get('label')}; inside the app: {result['in_app']}")
+
+    def in_app_durations(self, proc: procs.Proc) -> dict:
+        """Where the time goes: the journal's own duration (view start to answer, sleep included)
+        of the latest faulted validates, against what wrk saw from outside."""
+        rows = admin.call(proc.url + "/_emulator/requests?endpoint=validate&limit=1000").get("requests", [])
+        durations = sorted(r["duration_ms"] for r in rows if r.get("fault") and r.get("duration_ms") is not None)
+        if not durations:
+            return {}
+        pick = lambda q: round(durations[min(len(durations) - 1, int(q * len(durations)))], 2)  # noqa: E731
+        return {"entries": len(durations), "p50_ms": pick(0.5), "p99_ms": pick(0.99)}
+
+    def store_size(self, proc: procs.Proc, store: str) -> None:
+        """Validate until the store has seen `validations` consumes, expire them all and purge;
+        then a second, smaller round on new tokens: the file must not grow (freed pages are reused)."""
+        target = self.o.validations - store_stats(store).get("consumed", 0)
+        if target > 0:
+            self.log(f"   validating {target} more fresh tokens (store-size phase) ...")
+            self.validate_all(proc, self.tokens, min(target, self.tokens.left))
+        first = self.expire_and_purge(proc, store)
+        count = max(1000, self.o.validations // 5)
+        self.log(f"   second round: minting and validating {count} more tokens ...")
+        admin.set_clock_offset(proc.url, -CLOCK_BACK_S)
+        path = self.o.work_dir / "tokens-round2.txt"
+        mint_tokens(proc.url, count, path, self.o.work_dir, ttl=TOKEN_TTL_S)
+        self.validate_all(proc, Tokens(path, count), count)
+        second = self.expire_and_purge(proc, store)
+        self.results["store"] = {"validations": first["full"].get("consumed", 0), "after_validations": first["full"],
+                                 "purged_rows": first["purged"], "after_expiry_and_purge": first["after"],
+                                 "second_round": {"validations": second["full"].get("consumed", 0), **second}}
+        self.log(f"   store after {first['full'].get('consumed')} validations: {first['full']}; after expiry + purge: "
+                 f"{first['after']}; second round of {count}: {second['full']} -> {second['after']}")
+
+    def validate_all(self, proc: procs.Proc, tokens: Tokens, count: int) -> None:
+        """Validate exactly the next `count` tokens, as fast as wrk goes, then stop."""
+        marker = self.o.work_dir / f"fill-{tokens.next}"
+        load = wrk.Load(proc.url + targets.VALIDATE_PATH, self.o.connections, self.o.wrk_threads, 900,
+                        wrk.FRESH_TOKENS, tokens.env(count, marker))
+        argv, env = wrk.command(load, self.o.work_dir)
+        wrk.run_until_markers(argv, env, [Path(f"{marker}.{n}") for n in range(self.o.wrk_threads)], 900)
+        tokens.used(count)
+
+    def expire_and_purge(self, proc: procs.Proc, store: str) -> dict:
+        full = {**store_stats(store), **file_sizes(store)}
+        admin.set_clock_offset(proc.url, 0)  # back to real time: every minted token is now expired
+        purged = purge(store)
+        return {"full": full, "purged": purged, "after": {**store_stats(store), **file_sizes(store)}}
+
+    def emulator_redis(self) -> None:
+        if not shutil.which("redis-server"):
+            raise RuntimeError("redis-server is not installed")
+        if not getattr(self, "tokens", None):
+            raise RuntimeError("no tokens (the SQLite section failed)")
+        redis = targets.start_redis(self.o.work_dir)
+        url = redis.url + "/0"
+        try:
+            proc = targets.start_emulator(self.o.work_dir, url, workers=self.o.workers, threads=self.o.threads,
+                                          name="emulator-redis")
+            try:
+                admin.set_clock_offset(proc.url, -CLOCK_BACK_S)
+                tokens = Tokens(self.tokens.path, self.tokens.total)  # fresh in this store
+                self.validate_fresh(proc, tokens, url, duration=self.o.warmup_s, limit=20_000, spread=False)
+                result = self.validate_fresh(proc, tokens, url, duration=self.o.duration_s, limit=tokens.left)
+                self.remember("emulator_redis", result, proc)
+                self.results["memory"]["redis_server"] = procs.memory(redis)
+            finally:
+                proc.stop()
+        finally:
+            redis.stop()
+
+    def install_peers(self) -> None:
+        self.peers = install(self.o.cache_dir, self.log)
+
+    def peer(self, name: str, start: Callable) -> None:
+        proc = start(self.peers, self.o.work_dir)
+        try:
+            body = self.static_env({"pass_token": "pt_static"})
+            warmup = max(self.o.warmup_s, PEER_WARMUP_S)  # the JVM and V8 need their JIT warm
+            self.load(proc, targets.VALIDATE_PATH, env=body, duration=warmup, spread=False)
+            self.remember(name, self.load(proc, targets.VALIDATE_PATH, env=body, spread=False), proc)
+        finally:
+            proc.stop()
+
+    def cold_starts(self) -> None:
+        starters: dict[str, Callable[[int], procs.Proc]] = {
+            "emulator": lambda n: targets.start_emulator(
+                self.o.work_dir, f"sqlite:///{self.o.work_dir / f'cold-{n}.db'}", workers=self.o.workers,
+                threads=self.o.threads, name="emulator-cold"),
+            "floor": lambda n: targets.start_floor(self.o.work_dir, workers=self.o.workers, threads=self.o.threads),
+        }
+        if self.peers:
+            starters["wiremock"] = lambda n: targets.start_wiremock(self.peers, self.o.work_dir)
+            starters["mockoon"] = lambda n: targets.start_mockoon(self.peers, self.o.work_dir)
+        for name, start in starters.items():
+            times = []
+            for n in range(self.o.cold_runs):
+                proc = start(n)
+                times.append(proc.ready_s)
+                proc.stop()
+            self.results["cold_start"][name] = {"median_s": round(statistics.median(times), 3),
+                                                "runs_s": [round(t, 3) for t in times]}
+            self.log(f"   cold start {name}: median {statistics.median(times):.3f} s")
+
+
+def store_stats(url: str) -> dict:
+    from ..store import open_store
+
+    store = open_store(url)
+    try:
+        return store.stats()
+    finally:
+        store.close()
+
+
+def file_sizes(url: str) -> dict:
+    """The SQLite database file and its WAL, in MiB (pages freed by a purge are reused, not returned)."""
+    path = Path(url[len("sqlite:///"):])
+    return {f"{label}_mib": round(p.stat().st_size / 2**20, 2)
+            for label, p in (("db", path), ("wal", Path(f"{path}-wal"))) if p.exists()}
+
+
+def purge(url: str) -> int:
+    """What a worker's janitor does, run once now (it purges on its own at most every 30 s)."""
+    from ..clock import Clock
+    from ..janitor import Janitor
+    from ..store import open_store
+
+    store = open_store(url)
+    try:
+        return Janitor(store, Clock(store)).purge()
+    finally:
+        store.close()
