@@ -20,10 +20,21 @@ _TOKEN_LIKE = re.compile(r"\b(pt_|sct_|dg_|offline_)[A-Za-z0-9_\-.]{8,}")
 _SECRET_LIKE = re.compile(r"(?i)(secret|password|authorization|admin_token)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
 
 
+_TOKEN_MARKS = ("pt_", "sct_", "dg_", "offline_")
+_SECRET_MARKS = ("secret", "password", "authorization", "admin_token")
+
+
 def redact(text: str) -> str:
-    """Shorten anything token-shaped to its prefix and hide `secret=...`-style values."""
-    text = _TOKEN_LIKE.sub(lambda m: m.group(0)[: len(m.group(1)) + 4] + "…", text)
-    return _SECRET_LIKE.sub(lambda m: m.group(1) + m.group(2) + "[redacted]", text)
+    """Shorten anything token-shaped to its prefix and hide `secret=...`-style values.
+
+    A substring test comes first: the regexes run only on the rare text that could match
+    (this runs on every field of every request)."""
+    if any(mark in text for mark in _TOKEN_MARKS):
+        text = _TOKEN_LIKE.sub(lambda m: m.group(0)[: len(m.group(1)) + 4] + "…", text)
+    lowered = text.lower()
+    if any(mark in lowered for mark in _SECRET_MARKS):
+        text = _SECRET_LIKE.sub(lambda m: m.group(1) + m.group(2) + "[redacted]", text)
+    return text
 
 
 def log_fields(entry: dict[str, Any]) -> dict[str, Any]:
