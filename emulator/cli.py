@@ -31,7 +31,7 @@ def serve_options(fn):
         click.option("--host", envvar=env("host"), default="127.0.0.1", show_default=True, help="Interface to bind."),
         click.option("--port", envvar=env("port"), type=int, default=8080, show_default=True, help="Port; 0 picks a free one."),
         click.option("--workers", envvar=env("workers"), type=click.IntRange(1, 64), default=2, show_default=True),
-        click.option("--threads", envvar=env("threads"), type=click.IntRange(1, 1024), default=32, show_default=True,
+        click.option("--threads", envvar=env("threads"), type=click.IntRange(1, 1024), default=64, show_default=True,
                      help="Threads per worker (latency faults block a thread, not the worker)."),
         click.option("--apps", envvar=env("apps"), type=click.Path(dir_okay=False), help="YAML file of extra apps."),
         click.option("--no-builtin-apps", envvar=env("no_builtin_apps"), is_flag=True, help="Leave out the seven built-in test apps."),

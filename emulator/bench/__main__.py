@@ -21,7 +21,7 @@ from .runner import Bench, Options
 @click.option("--connections", type=click.IntRange(1, 512), default=32, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True,
               help="gunicorn workers for the floor and the emulator alike.")
-@click.option("--threads", type=click.IntRange(1, 256), default=32, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 256), default=64, show_default=True)
 @click.option("--validations", type=click.IntRange(1000, 1_000_000), default=100_000, show_default=True,
               help="Validations before the store size is measured.")
 @click.option("--cold-runs", type=click.IntRange(1, 20), default=5, show_default=True)

@@ -35,7 +35,7 @@ class Options:
     connections: int = 32
     wrk_threads: int = 2
     workers: int = 2
-    threads: int = 32
+    threads: int = 64
     validations: int = 100_000
     cold_runs: int = 5
     fault_delay_ms: int = 200
