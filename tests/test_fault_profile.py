@@ -196,3 +196,13 @@ def test_check_profile_exits_2_with_file_key_path_and_problem(tmp_path):
     assert result.exit_code == 2
     assert f"{good}: ok" in result.stdout
     assert f"{bad}: rules[0].effect: required" in result.stderr
+
+
+def test_unprintable_or_empty_keys_are_quoted_in_the_key_path():
+    from emulator.faults.profile import load_yaml
+    from emulator.faults.reader import ProfileError
+
+    for text, shown in (('"\\r": 1', "'\\r'"), ('"": 1', "''"), ("bogus: 1", "bogus")):
+        with pytest.raises(ProfileError) as exc:
+            load_yaml(text, "f.yaml")
+        assert str(exc.value).startswith(f"f.yaml: {shown}: unknown key")

@@ -42,7 +42,8 @@ class Reader:
             self.fail(path, f"expected a mapping, got {type_name(value)}")
         for key in value:
             if key not in known:
-                where = f"{path}.{key}" if path else str(key)
+                shown = str(key) if str(key).isprintable() and str(key).strip() == str(key) and str(key) else repr(key)
+                where = f"{path}.{shown}" if path else shown
                 self.fail(where, f"unknown key (known: {', '.join(sorted(known))})")
         return value
 
