@@ -12,6 +12,7 @@ from .errors import ChallengeError, ErrorCode, RequestError
 from .server_tokens import MAX_ACTION_LENGTH, redeem_server_token
 from .store.base import Store
 from .tokens import MAX_REFERER, Kind, Token, TokenSigner, new_id
+from .validation import consumer_number
 
 CHALLENGE_TTL = 120  # emulator choice: how long a widget may sit before solving (s)
 PRODUCTS = ("popup", "float", "embed", "bind")
@@ -188,7 +189,7 @@ class SolveResult:
 
 
 def solve_challenge(ch: Challenge, app: App, *, referer: str | None, signer: TokenSigner, store: Store,
-                    now: float, solver_ip: str, request_id: int = 0, force_kind: Kind | None = None) -> SolveResult:
+                    now: float, solver_ip: str, request_key: str = "", force_kind: Kind | None = None) -> SolveResult:
     """Solve a challenge at most once and mint its pass token (dg_ once the app's quota is spent).
 
     `referer` is the page URL at solve time (else the one given at init); `force_kind` (None or
@@ -200,11 +201,12 @@ def solve_challenge(ch: Challenge, app: App, *, referer: str | None, signer: Tok
                                                           f"{int(now - ch.expires_at)} s ago (lifetime {CHALLENGE_TTL} s)")
     if app.widget.solve == "never":
         raise ChallengeError(ErrorCode.CHALLENGE_EXPIRED, f"app {app.app_key}'s widget never solves")
-    record = {"at": now, "request_id": request_id, "caller_ip": solver_ip}
+    record = {"at": now, "request_key": request_key, "caller_ip": solver_ip}
     earlier = store.consume("challenge:" + ch.id, scope=app.app_key, expires_at=ch.expires_at, record=record)
     if earlier is not None:
+        number = consumer_number(store, earlier)
         raise ChallengeError(ErrorCode.CHALLENGE_EXPIRED, f"challenge {ch.public_id} was already solved"
-                                                          f" by request #{earlier.get('request_id')}")
+                                                          + (f" by request #{number}" if number else ""))
     if app.widget.solve == "fail":
         raise ChallengeError(widget_error(app), f"app {app.app_key}'s widget always fails")
     kind, why = force_kind or _quota_kind(app, store), ""

@@ -108,7 +108,7 @@ def _would_answer(raw: str, app: App, signer: TokenSigner, store: Store, now: fl
         return {"valid": False, "error": ErrorCode.APP_DISABLED.value, "reason": f"app {app.app_key} is disabled"}
     try:
         result = validate(ValidateRequest(raw, keep_token=True), app, signer=signer, store=store, now=now,
-                          request_id=0, caller_ip="", backup=backup)
+                          request_key="", caller_ip="", backup=backup)
     except TokenRejected as err:
         return {"valid": False, "error": err.code.value, "reason": err.reason}
     if result.data.get("degraded"):

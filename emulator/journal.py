@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from typing import Any
 
-from .store.base import Store
+from .store.base import JOURNAL_SEQ, Store
 
-SEQ_KEY = "journal_seq"
+SEQ_KEY = JOURNAL_SEQ
+
+
+def new_request_key() -> str:
+    """Names a request while it runs; its journal number is only given when it is recorded."""
+    return secrets.token_hex(8)
 
 
 def token_fingerprint(token: str | None) -> str | None:
@@ -22,12 +28,16 @@ class Journal:
         self.store = store
         self.capacity = capacity
 
-    def next_id(self) -> int:
-        """Reserve the id of a request before it runs, so a consume record can name it."""
-        return self.store.incr(SEQ_KEY)
+    def record(self, entry: dict[str, Any]) -> int:
+        """Append an entry; returns the number the journal gave it (one store write)."""
+        return self.store.journal_append(entry, capacity=self.capacity)
 
-    def record(self, entry: dict[str, Any]) -> None:
-        self.store.journal_append(entry, capacity=self.capacity)
+    def number_of(self, request_key: str | None) -> int | None:
+        """The journal number of the request a key names, if it is (still) recorded."""
+        if not request_key:
+            return None
+        rows = self.store.journal_query(request_key=request_key, limit=1)
+        return rows[0]["id"] if rows else None
 
     def query(self, *, token: str | None = None, **filters) -> list[dict[str, Any]]:
         if token:

@@ -69,7 +69,7 @@ def normalize_ip(value: str, name: str) -> str:
 
 
 def validate(req: ValidateRequest, app: App, *, signer: TokenSigner, store: Store, now: float,
-             request_id: int, caller_ip: str, backup: bool = False,
+             request_key: str, caller_ip: str, backup: bool = False,
              forced: ErrorCode | None = None) -> ValidateResult:
     """Run the checks of contract §3 in order; raise TokenRejected for a token-level failure."""
     if not req.pass_token:
@@ -87,13 +87,13 @@ def validate(req: ValidateRequest, app: App, *, signer: TokenSigner, store: Stor
     if req.keep_token or _binding_gates(req, app, token):  # else consume() below answers it alone
         earlier = store.consumed(token.token_id)
         if earlier is not None:
-            raise TokenRejected(ErrorCode.TOKEN_CONSUMED, consumed_reason(earlier))
+            raise TokenRejected(ErrorCode.TOKEN_CONSUMED, consumed_reason(earlier, consumer_number(store, earlier)))
     _check_binding(req, app, token)
     if not req.keep_token:
-        record = {"at": now, "request_id": request_id, "caller_ip": caller_ip, "client_ip": req.client_ip}
+        record = {"at": now, "request_key": request_key, "caller_ip": caller_ip, "client_ip": req.client_ip}
         earlier = store.consume(token.token_id, scope=app.app_key, expires_at=token.expires_at, record=record)
         if earlier is not None:  # lost a race with a concurrent validate
-            raise TokenRejected(ErrorCode.TOKEN_CONSUMED, consumed_reason(earlier))
+            raise TokenRejected(ErrorCode.TOKEN_CONSUMED, consumed_reason(earlier, consumer_number(store, earlier)))
     reason = "valid (keep_token: not consumed)" if req.keep_token else "valid: consumed by this request"
     return ValidateResult(success_data(token, backup), reason, token)
 
@@ -144,10 +144,20 @@ def success_data(token: Token, backup: bool = False) -> dict[str, Any]:
     return data
 
 
-def consumed_reason(record: dict[str, Any]) -> str:
+def consumer_number(store: Store, record: dict[str, Any]) -> int | None:
+    """The journal number of the request that consumed a token (looked up only on this
+    failure path, so a success costs no extra write to know its own number)."""
+    if record.get("request_id"):  # records written before request keys existed
+        return record["request_id"]
+    key = record.get("request_key")
+    rows = store.journal_query(request_key=key, limit=1) if key else []
+    return rows[0]["id"] if rows else None
+
+
+def consumed_reason(record: dict[str, Any], number: int | None = None) -> str:
     at = record.get("at")
     when = time.strftime("%H:%M:%S", time.gmtime(at)) if at else "an earlier time"
-    who = f" by request #{record['request_id']}" if record.get("request_id") else ""
+    who = f" by request #{number}" if number else ""
     where = f" from {record['caller_ip']}" if record.get("caller_ip") else ""
     return f"consumed at {when} UTC{who}{where}"
 

@@ -54,7 +54,7 @@ def sct(signer, app_key="demo_app", now=NOW, ttl=300, max_uses=1, ip=None, uid=N
 
 
 def check(token_raw, app, signer, store, *, backup=False, now=NOW):
-    return validate(ValidateRequest(token_raw), app, signer=signer, store=store, now=now, request_id=1,
+    return validate(ValidateRequest(token_raw), app, signer=signer, store=store, now=now, request_key="k1",
                     caller_ip="10.0.0.1", backup=backup)
 
 
@@ -196,11 +196,13 @@ def test_solve_falls_back_to_the_page_given_at_init(apps, signer, codec, store):
 
 def test_a_challenge_is_solved_at_most_once(apps, signer, codec, store):
     _, data, _ = start(apps, signer, codec, store)
-    finish(data, apps, signer, codec, store, request_id=7)
+    finish(data, apps, signer, codec, store, request_key="k7")
+    store.journal_append({"request_key": "k6"}, capacity=10)
+    store.journal_append({"request_key": "k7"}, capacity=10)  # the solving request, journaled as #2
     with pytest.raises(ChallengeError) as err:
         finish(data, apps, signer, codec, store)
     assert err.value.code is ErrorCode.CHALLENGE_EXPIRED
-    assert "already solved by request #7" in err.value.reason
+    assert "already solved by request #2" in err.value.reason
 
 
 def test_a_challenge_expires_after_its_lifetime(apps, signer, codec, store):

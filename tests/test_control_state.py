@@ -85,7 +85,7 @@ def consumed(client, mint, fake_time):
     first = _validate(client, token, client_ip="10.0.0.5")
     assert first.json["data"]["valid"] is True
     consumer = journal(client, endpoint="validate")[-1]
-    reason = consumed_reason({"at": consumer["virtual_ts"], "request_id": consumer["id"], "caller_ip": "127.0.0.1"})
+    reason = consumed_reason({"at": consumer["virtual_ts"], "caller_ip": "127.0.0.1"}, consumer["id"])
     assert reason == f"consumed at {iso(consumer['virtual_ts'])[11:19]} UTC by request #{consumer['id']} from 127.0.0.1"
     return Failure(_validate(client, token), token, "token_consumed", reason, "consumed")
 

@@ -68,8 +68,8 @@ class TestStoreContract:
         store.consume("t-b", scope="app_b", expires_at=2e9, record={})
         store.incr("ca", scope="app_a")
         store.incr("global")
-        store.journal_append({"id": 1, "app_key": "app_a"}, capacity=10)
-        store.journal_append({"id": 2, "app_key": "app_b"}, capacity=10)
+        assert store.journal_append({"app_key": "app_a"}, capacity=10) == 1
+        assert store.journal_append({"app_key": "app_b"}, capacity=10) == 2
         store.reset("app_a")
         assert store.consumed("t-a") is None and store.consumed("t-b") == {}
         assert store.counter("ca") == 0 and store.counter("global") == 1
@@ -93,8 +93,8 @@ class TestStoreContract:
 
     def test_journal_is_bounded_and_filterable(self, store):
         for i in range(1, 151):
-            store.journal_append({"id": i, "endpoint": "validate" if i % 2 else "issue", "app_key": "a",
-                                  "token_fp": f"fp{i % 3}"}, capacity=100)
+            assert store.journal_append({"endpoint": "validate" if i % 2 else "issue", "app_key": "a",
+                                         "token_fp": f"fp{i % 3}", "request_key": f"k{i}"}, capacity=100) == i
         everything = store.journal_query(limit=1000)
         assert 100 <= len(everything) <= 150  # trimmed in batches, never unbounded
         assert everything[-1]["id"] == 150
@@ -102,6 +102,15 @@ class TestStoreContract:
         assert all(e["endpoint"] == "issue" for e in store.journal_query(endpoint="issue"))
         assert [e["id"] for e in store.journal_query(after_id=140, token_fp="fp0")] == [141, 144, 147, 150]
         assert [e["id"] for e in store.journal_query(limit=2)] == [149, 150]
+        assert [e["id"] for e in store.journal_query(request_key="k140")] == [140]
+
+    def test_journal_ids_grow_after_a_scoped_reset_and_restart_after_a_full_one(self, store):
+        store.journal_append({"app_key": "a"}, capacity=10)
+        store.journal_append({"app_key": "b"}, capacity=10)
+        store.reset("b")  # the newest entry goes, its number is never handed out again
+        assert store.journal_append({"app_key": "a"}, capacity=10) == 3
+        store.reset()
+        assert store.journal_append({"app_key": "a"}, capacity=10) == 1
 
     def test_ping(self, store):
         store.ping()

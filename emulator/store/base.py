@@ -10,6 +10,9 @@ from abc import ABC, abstractmethod
 from typing import Any, Iterable
 
 
+JOURNAL_SEQ = "journal_seq"  # the counter journal ids come from (a full reset restarts it)
+
+
 class Store(ABC):
     """Shared state: a key/value map, counters, consumed token ids and the request journal.
 
@@ -56,14 +59,15 @@ class Store(ABC):
 
     # --- journal -------------------------------------------------------------------
     @abstractmethod
-    def journal_append(self, entry: dict[str, Any], *, capacity: int) -> None:
-        """Add an entry (it carries its own `id`, `app_key`, `endpoint`, `token_fp`); keep
-        only the newest `capacity` entries."""
+    def journal_append(self, entry: dict[str, Any], *, capacity: int) -> int:
+        """Add an entry and return the id it was given: the next value of the counter
+        `journal_seq`, taken in the same atomic step as the insert (so ids grow in commit
+        order across workers). Keep only the newest `capacity` entries."""
 
     @abstractmethod
     def journal_query(self, *, after_id: int = 0, endpoint: str | None = None, app_key: str | None = None,
                       token_fp: str | None = None, token_id: str | None = None,
-                      limit: int = 100) -> list[dict[str, Any]]:
+                      request_key: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Entries with id > after_id matching every given filter, oldest first, at most `limit`
         (the newest `limit` when after_id is 0)."""
 

@@ -6,7 +6,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from .base import Store, matches
+from .base import JOURNAL_SEQ, Store, matches
 
 
 class MemoryStore(Store):
@@ -62,12 +62,18 @@ class MemoryStore(Store):
 
     def journal_append(self, entry, *, capacity):
         with self._lock:
-            self._journal[entry["id"]] = dict(entry)
+            value, scope, expiry = self._counters.get(JOURNAL_SEQ, (0, "", None))
+            entry_id = value + 1
+            self._counters[JOURNAL_SEQ] = (entry_id, scope, expiry)
+            self._journal[entry_id] = {**entry, "id": entry_id}
             while len(self._journal) > capacity:
                 self._journal.popitem(last=False)
+            return entry_id
 
-    def journal_query(self, *, after_id=0, endpoint=None, app_key=None, token_fp=None, token_id=None, limit=100):
-        filters = (("endpoint", endpoint), ("app_key", app_key), ("token_fp", token_fp), ("token_id", token_id))
+    def journal_query(self, *, after_id=0, endpoint=None, app_key=None, token_fp=None, token_id=None,
+                      request_key=None, limit=100):
+        filters = (("endpoint", endpoint), ("app_key", app_key), ("token_fp", token_fp), ("token_id", token_id),
+                   ("request_key", request_key))
         with self._lock:
             rows = [dict(e) for i, e in self._journal.items() if i > after_id and matches(e, filters)]
         return rows[:limit] if after_id else rows[-limit:]

@@ -19,7 +19,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ..errors import StoreUnavailable
-from .base import Store, dump, load
+from .base import JOURNAL_SEQ, Store, dump, load
 
 T = TypeVar("T")
 
@@ -64,8 +64,9 @@ return redis.call('HGET', KEYS[1], ARGV[1])
 
 # KEYS: ids zset, entries hash. ARGV: id, entry json, capacity.
 JOURNAL_APPEND = """
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1])
+local id = redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+redis.call('HSET', KEYS[2], id, ARGV[2])
+redis.call('ZADD', KEYS[1], id, id)
 local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
 while extra > 0 do
   local n = math.min(extra, 500)
@@ -74,7 +75,7 @@ while extra > 0 do
   redis.call('HDEL', KEYS[2], unpack(old))
   extra = extra - n
 end
-return 0
+return id
 """
 
 # Drop rows of one family whose expiry is before ARGV[1]; ARGV[2] is the scope-set prefix.
@@ -229,14 +230,19 @@ class RedisStore(Store):
 
     # --- journal -------------------------------------------------------------------
     def journal_append(self, entry, *, capacity):
-        self._run("journal_append", JOURNAL_APPEND, [self._k("journal", "ids"), self._k("journal", "entries")],
-                  [int(entry["id"]), dump(entry), int(capacity)])
+        """The id comes from the `journal_seq` counter inside the same script as the insert;
+        the stored JSON leaves it out and readers put it back from the hash field."""
+        entry = {k: v for k, v in entry.items() if k != "id"}
+        return int(self._run("journal_append", JOURNAL_APPEND,
+                             [self._k("journal", "ids"), self._k("journal", "entries"), self._k("counters")],
+                             [JOURNAL_SEQ, dump(entry), int(capacity)]))
 
-    def journal_query(self, *, after_id=0, endpoint=None, app_key=None, token_fp=None, token_id=None, limit=100):
+    def journal_query(self, *, after_id=0, endpoint=None, app_key=None, token_fp=None, token_id=None,
+                      request_key=None, limit=100):
         """Walk the ids (oldest first after `after_id`, else newest first) in chunks, filtering
         here: the journal is bounded, so a query reads at most `capacity` entries."""
         filters = [(k, v) for k, v in (("endpoint", endpoint), ("app_key", app_key), ("token_fp", token_fp),
-                                       ("token_id", token_id)) if v is not None]
+                                       ("token_id", token_id), ("request_key", request_key)) if v is not None]
         found: list[dict[str, Any]] = []
         start = 0
         while len(found) < limit:
@@ -245,10 +251,10 @@ class RedisStore(Store):
                 break
             start += len(ids)
             raw = self._call(lambda r: r.hmget(self._k("journal", "entries"), ids))
-            for text in raw:
+            for entry_id, text in zip(ids, raw):
                 if text is None:  # trimmed between the two reads
                     continue
-                entry = load(text)
+                entry = {**load(text), "id": int(entry_id)}
                 if all(entry.get(k) == v for k, v in filters):
                     found.append(entry)
                     if len(found) == limit:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import StoreUnavailable
-from .base import Store, dump, load
+from .base import JOURNAL_SEQ, Store, dump, load
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -150,16 +150,35 @@ class SQLiteStore(Store):
 
     # --- journal -------------------------------------------------------------------
     def journal_append(self, entry, *, capacity):
-        entry_id = int(entry["id"])
-        self._run("INSERT OR REPLACE INTO journal(id, app_key, endpoint, token_fp, token_id, entry) VALUES (?, ?, ?, ?, ?, ?)",
-                  (entry_id, entry.get("app_key"), entry.get("endpoint"), entry.get("token_fp"),
-                   entry.get("token_id"), dump(entry)))
-        if entry_id % 50 == 0:  # trim in batches: one DELETE per 50 appends
-            self._run("DELETE FROM journal WHERE id <= ?", (entry_id - capacity,))
+        """One write transaction: take the next id from the sequence counter and insert."""
+        conn = self._conn()
+        try:
+            with self._writer():
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    entry_id = conn.execute(
+                        "INSERT INTO counters(key, scope, value) VALUES (?, '', 1) "
+                        "ON CONFLICT(key) DO UPDATE SET value = value + 1 RETURNING value", (JOURNAL_SEQ,)).fetchone()[0]
+                    conn.execute("INSERT OR REPLACE INTO journal(id, app_key, endpoint, token_fp, token_id, entry) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)",
+                                 (entry_id, entry.get("app_key"), entry.get("endpoint"), entry.get("token_fp"),
+                                  entry.get("token_id"), dump({**entry, "id": entry_id})))
+                    if entry_id % 50 == 0:  # trim in batches: one DELETE per 50 appends
+                        conn.execute("DELETE FROM journal WHERE id <= ?", (entry_id - capacity,))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite {self.path}: {exc}") from exc
+        return int(entry_id)
 
-    def journal_query(self, *, after_id=0, endpoint=None, app_key=None, token_fp=None, token_id=None, limit=100):
+    def journal_query(self, *, after_id=0, endpoint=None, app_key=None, token_fp=None, token_id=None,
+                      request_key=None, limit=100):
         where, params = ["id > ?"], [after_id]
-        for column, value in (("endpoint", endpoint), ("app_key", app_key), ("token_fp", token_fp), ("token_id", token_id)):
+        for column, value in (("endpoint", endpoint), ("app_key", app_key), ("token_fp", token_fp), ("token_id", token_id),
+                              ("json_extract(entry, '$.request_key')", request_key)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)

@@ -57,7 +57,7 @@ def _validate(rt: Runtime, ex: Exchange, *, backup: bool = False, token_field: s
     if req.keep_token:
         ex.detail["keep_token"] = True
     try:
-        result = validate(req, app, signer=rt.signer, store=rt.store, now=ex.vts, request_id=ex.id,
+        result = validate(req, app, signer=rt.signer, store=rt.store, now=ex.vts, request_key=ex.key,
                           caller_ip=ex.caller_ip, backup=backup, forced=forced_token_result())
     except Exception:
         ex.set_token(req.pass_token, rt)  # an unverified look at the claims, for the journal

@@ -99,7 +99,7 @@ def challenge_solve(rt: Runtime, ex: Exchange) -> Response:
     ex.app_key, ex.action, ex.detail["challenge_id"] = ch.app_key, ch.action, ch.public_id
     app = find_app(rt.apps, ch.app_key)
     result = solve_challenge(ch, app, referer=req.referer, signer=rt.signer, store=rt.store, now=ex.vts,
-                             solver_ip=ex.caller_ip, request_id=ex.id, force_kind=_forced_kind())
+                             solver_ip=ex.caller_ip, request_key=ex.key, force_kind=_forced_kind())
     ex.reason = result.reason
     _journal_token(ex, result.token, result.data["pass_token"])
     return envelope.ok(result.data)

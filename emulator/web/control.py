@@ -95,7 +95,7 @@ def mint_pass_token():
 def _journal_mint(rt, token, raw: str, now: float) -> None:
     """Minting is part of a token's history (explain), so it is journaled too."""
     rt.journal.record({
-        "id": rt.journal.next_id(), "ts": round(time.time(), 6), "virtual_ts": round(now, 3), "endpoint": "mint",
+        "ts": round(time.time(), 6), "virtual_ts": round(now, 3), "endpoint": "mint",
         "method": "POST", "path": request.path, "caller_ip": caller_ip(), "app_key": token.app_key,
         "token_fp": token_fingerprint(raw), "token_id": token.token_id, "token_kind": token.kind.label,
         "action": token.claims["act"], "outcome": "minted", "code": None,

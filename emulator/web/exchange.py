@@ -13,7 +13,7 @@ from typing import Any, Callable
 from flask import Response, request
 
 from ..errors import ChallengeError, EmulatorError, ErrorCode, RequestError, StoreUnavailable, TokenRejected
-from ..journal import token_fingerprint
+from ..journal import new_request_key, token_fingerprint
 from ..logs import log_request
 from ..runtime import Runtime
 from . import envelope, faults
@@ -24,7 +24,7 @@ VALIDATE_ENDPOINTS = {"validate", "backup_validate"}
 
 @dataclass
 class Exchange:
-    id: int
+    key: str  # names the request before the journal numbers it (a consume record keeps it)
     endpoint: str
     ts: float
     vts: float
@@ -32,6 +32,8 @@ class Exchange:
     method: str
     path: str
     started: float = field(default_factory=time.perf_counter)
+    id: int | None = None  # the journal's number, given when the entry is recorded
+    recordable: bool = True
     app_key: str | None = None
     token_fp: str | None = None
     token_id: str | None = None
@@ -46,11 +48,13 @@ class Exchange:
 
     @classmethod
     def begin(cls, rt: Runtime, endpoint: str) -> "Exchange":
+        recordable = True
         try:
-            entry_id, vts = rt.journal.next_id(), rt.clock.now()
+            vts = rt.clock.now()
         except StoreUnavailable:
-            entry_id, vts = 0, time.time()
-        return cls(entry_id, endpoint, time.time(), vts, caller_ip(), request.method, request.path)
+            vts, recordable = time.time(), False
+        return cls(new_request_key(), endpoint, time.time(), vts, caller_ip(), request.method, request.path,
+                   recordable=recordable)
 
     def set_token(self, raw: str | None, rt: Runtime) -> None:
         self.token_fp = token_fingerprint(raw)
@@ -66,7 +70,7 @@ class Exchange:
 
     def entry(self) -> dict[str, Any]:
         return {
-            "id": self.id, "ts": round(self.ts, 6), "virtual_ts": round(self.vts, 3), "endpoint": self.endpoint,
+            "request_key": self.key, "ts": round(self.ts, 6), "virtual_ts": round(self.vts, 3), "endpoint": self.endpoint,
             "method": self.method, "path": self.path, "caller_ip": self.caller_ip, "app_key": self.app_key,
             "token_fp": self.token_fp, "token_id": self.token_id, "token_kind": self.token_kind,
             "action": self.action, "outcome": self.outcome, "code": self.code, "reason": self.reason,
@@ -128,10 +132,9 @@ def _note_token(rt: Runtime, ex: Exchange) -> None:
 
 def _record(rt: Runtime, ex: Exchange) -> None:
     entry = ex.entry()
+    if ex.recordable:
+        try:
+            ex.id = entry["id"] = rt.journal.record(entry)
+        except StoreUnavailable:
+            pass  # the answer already says the store is down
     log_request(entry, rt.settings.log_format)
-    if ex.id == 0:
-        return
-    try:
-        rt.journal.record(entry)
-    except StoreUnavailable:
-        pass  # the answer already says the store is down

@@ -98,7 +98,8 @@ def check(load, doc=None) -> Profile | None:
         assert isinstance(exc, ConfigError)
         assert exc.source == SOURCE and str(exc).startswith(SOURCE + ": "), str(exc)
         assert isinstance(exc.path, str) and exc.problem.strip(), str(exc)
-        roots = TOP_KEYS + (tuple(str(k) for k in doc) if isinstance(doc, dict) else ())
+        # a key that is empty, unprintable or padded is shown quoted (repr) in the path
+        roots = TOP_KEYS + (tuple(r for k in doc for r in (str(k), repr(k))) if isinstance(doc, dict) else ())
         assert exc.path == "" or exc.path.startswith(roots), f"path {exc.path!r} is not in the document ({exc})"
         return None
     assert isinstance(profile, Profile) and profile.rules
