@@ -34,6 +34,7 @@ class GunicornServer(BaseApplication):
         self.extra = gunicorn_options or {}
         self._port_hold: socket.socket | None = None
         self._announced = multiprocessing.Value("b", 0)  # shared by the workers: one banner only
+        self._listening = multiprocessing.Value("i", 0)  # workers whose own socket is listening
         super().__init__()
 
     def load_config(self) -> None:
@@ -74,8 +75,17 @@ class GunicornServer(BaseApplication):
             self._announce(arbiter.LISTENERS[0].sock.getsockname()[:2])
 
     def _worker_ready(self, worker) -> None:
-        """Per-worker sockets: the banner comes when the first worker listens, never earlier."""
-        if worker.sockets:
+        """Per-worker sockets: the banner comes when every worker listens, never earlier.
+
+        Announcing on the first one let a client that started on the banner send all its
+        connections to that worker while the others were still booting (a 4-worker test saw
+        16 requests all land on one pid)."""
+        if not worker.sockets:
+            return
+        with self._listening.get_lock():
+            self._listening.value += 1
+            everyone = self._listening.value >= self.settings.workers
+        if everyone:
             self._announce(worker.sockets[0].sock.getsockname()[:2])
 
     def _announce(self, address) -> None:
