@@ -112,6 +112,18 @@ class TestStoreContract:
         store.reset()
         assert store.journal_append({"app_key": "a"}, capacity=10) == 1
 
+    def test_concurrent_appends_get_distinct_consecutive_ids(self, store):
+        from concurrent.futures import ThreadPoolExecutor
+
+        def append(n):
+            return store.journal_append({"request_key": f"k{n}", "endpoint": "validate"}, capacity=10_000)
+
+        with ThreadPoolExecutor(32) as pool:
+            ids = list(pool.map(append, range(640)))
+        assert sorted(ids) == list(range(1, 641))
+        stored = {e["request_key"]: e["id"] for e in store.journal_query(limit=1000)}
+        assert stored == {f"k{n}": i for n, i in enumerate(ids)}
+
     def test_ping(self, store):
         store.ping()
 
