@@ -17,13 +17,12 @@ from ..tokens import Kind, Token
 from . import envelope
 from .context import json_body, runtime
 from .exchange import Exchange, api_call
+from .faults import FORCE_KIND  # a `degraded` fault rule sets g.<FORCE_KIND> = Kind.DEGRADED
 
 bp = Blueprint("browser", __name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 CODEC_EXTENSION = "captchala_emulator.challenge_codec"
-# A fault rule that wants the widget to hand out dg_ tokens sets g.<FORCE_KIND> = Kind.DEGRADED.
-FORCE_KIND = "captchala_force_kind"
 EXPOSED_HEADERS = "X-Captchala-Emulator-Reason, X-Captchala-Emulator-Fault"
 
 
