@@ -10,14 +10,11 @@ from typing import Any
 
 from .apps import App, AppRegistry
 from .errors import ErrorCode, TokenRejected
-from .journal import Journal, token_fingerprint
+from .journal import VALIDATE_ENDPOINTS, Journal, token_fingerprint
 from .store.base import Store
 from .tokens import Kind, Token, TokenSigner, readable_claims
 from .validation import ValidateRequest, validate
 
-VALIDATE_ENDPOINTS = ("validate", "backup_validate")
-_KIND_TEXT = {Kind.PASS: "pass token", Kind.SERVER: "server token", Kind.DEGRADED: "degraded token",
-              Kind.OFFLINE: "offline token"}
 _STATE_BY_ERROR = {ErrorCode.TOKEN_EXPIRED.value: "expired", ErrorCode.TOKEN_CONSUMED.value: "consumed",
                    ErrorCode.APP_DISABLED.value: "app_disabled"}
 

@@ -9,6 +9,7 @@ from typing import Any
 from .store.base import JOURNAL_SEQ, Store
 
 SEQ_KEY = JOURNAL_SEQ
+VALIDATE_ENDPOINTS = ("validate", "backup_validate")  # journal endpoint names of the two validates
 
 
 def new_request_key() -> str:
@@ -32,12 +33,6 @@ class Journal:
         """Append an entry; returns the number the journal gave it (one store write)."""
         return self.store.journal_append(entry, capacity=self.capacity)
 
-    def number_of(self, request_key: str | None) -> int | None:
-        """The journal number of the request a key names, if it is (still) recorded."""
-        if not request_key:
-            return None
-        rows = self.store.journal_query(request_key=request_key, limit=1)
-        return rows[0]["id"] if rows else None
 
     def query(self, *, token: str | None = None, **filters) -> list[dict[str, Any]]:
         if token:

@@ -7,7 +7,8 @@ from typing import Any, Mapping
 
 from .apps import App
 from .errors import ErrorCode, RequestError
-from .tokens import KIND_BY_LABEL, MAX_UID, Kind, Token, TokenSigner
+from .server_tokens import MAX_ACTION_LENGTH
+from .tokens import DEGRADED_TTL, KIND_BY_LABEL, MAX_UID, Kind, Token, TokenSigner
 from .validation import normalize_ip
 
 PLATFORMS = ("web", "android", "ios", "flutter", "windows", "macos", "linux", "electron")
@@ -60,8 +61,8 @@ class MintRequest:
             raise RequestError(ErrorCode.INVALID_REQUEST, "risk_score must be between 0 and 100")
         if self.uid and len(self.uid) > MAX_UID:
             raise RequestError(ErrorCode.INVALID_REQUEST, f"uid is longer than {MAX_UID} characters")
-        if len(self.action) > 64 or not self.action.strip():
-            raise RequestError(ErrorCode.INVALID_ACTION, "action must be 1 to 64 characters")
+        if len(self.action) > MAX_ACTION_LENGTH or not self.action.strip():
+            raise RequestError(ErrorCode.INVALID_ACTION, f"action must be 1 to {MAX_ACTION_LENGTH} characters")
         if self.platform not in PLATFORMS:
             raise RequestError(ErrorCode.INVALID_REQUEST, f"platform must be one of {', '.join(PLATFORMS)}")
         if self.client_ip:
@@ -72,7 +73,7 @@ def mint(req: MintRequest, app: App, *, signer: TokenSigner, now: float) -> Toke
     """A pass, degraded or offline token with the claims a solved widget would give it."""
     if req.kind is Kind.DEGRADED:
         return signer.mint_degraded(app_key=app.app_key, action=req.action, now=now,
-                                    ttl=req.ttl or 300)
+                                    ttl=req.ttl or DEGRADED_TTL)
     return signer.mint_pass(
         app_key=app.app_key, action=req.action, now=now, ttl=req.ttl or app.pass_token_ttl, kind=req.kind,
         client_ip=normalize_ip(req.client_ip, "client_ip") if req.client_ip else None,

@@ -5,10 +5,11 @@ Built once by create_app; nothing module-level changes at run time."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from .apps import AppRegistry, load_registry
+from .challenges import ChallengeCodec
 from .errors import StoreUnavailable
 from .clock import Clock
 from .faults.state import FaultState
@@ -28,11 +29,8 @@ class Runtime:
     clock: Clock
     signer: TokenSigner
     journal: Journal
-    faults: FaultState = field(default=None)  # type: ignore[assignment]  # built in __post_init__
-
-    def __post_init__(self) -> None:
-        if self.faults is None:
-            self.faults = FaultState(self.store, default_seed=self.settings.seed)
+    faults: FaultState
+    codec: ChallengeCodec  # signs browser challenges with the same shared secret as the tokens
 
     def active_profile_name(self) -> str | None:
         """The active fault profile's name (None when none is active, it expired, or the store is down)."""
@@ -60,6 +58,7 @@ def build_runtime(settings: Settings, *, real_time: Callable[[], float] | None =
     store = store or open_store(settings.store)
     apps = load_registry(settings.apps, include_builtin=not settings.no_builtin_apps)
     clock = Clock(store, real_time) if real_time else Clock(store)
-    signer = TokenSigner(shared_secret(settings, store))
+    secret = shared_secret(settings, store)
     faults = FaultState(store, default_seed=settings.seed, **({"sleep": sleep} if sleep else {}))
-    return Runtime(settings, apps, store, clock, signer, Journal(store, settings.journal_size), faults)
+    return Runtime(settings, apps, store, clock, TokenSigner(secret), Journal(store, settings.journal_size), faults,
+                   ChallengeCodec(secret))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import socket
-import sys
 import threading
 from typing import Callable
 
@@ -161,7 +160,3 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
-
-
-def eprint(*args) -> None:
-    print(*args, file=sys.stderr, flush=True)

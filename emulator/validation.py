@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .apps import App
@@ -15,9 +15,7 @@ from .errors import ErrorCode, RequestError, TokenRejected
 from .store.base import Store
 from .tokens import Kind, Token, TokenSigner, challenge_id
 
-MAIN_KINDS = (Kind.PASS, Kind.DEGRADED)
-BACKUP_KINDS = (Kind.OFFLINE, Kind.PASS, Kind.DEGRADED)
-ALL_PASS_KINDS = (Kind.PASS, Kind.DEGRADED, Kind.OFFLINE)
+ALL_PASS_KINDS = (Kind.PASS, Kind.DEGRADED, Kind.OFFLINE)  # offline_ is refused at main by _load
 
 
 @dataclass(frozen=True)
@@ -53,8 +51,6 @@ class ValidateResult:
     data: dict[str, Any]
     reason: str
     token: Token | None = None
-    error: ErrorCode | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def normalize_ip(value: str, name: str) -> str:
@@ -101,7 +97,7 @@ def validate(req: ValidateRequest, app: App, *, signer: TokenSigner, store: Stor
 def _load(raw: str, app: App, signer: TokenSigner, backup: bool) -> Token:
     if app.always_fail:
         raise TokenRejected(ErrorCode.INVALID_TOKEN, f"app {app.app_key} rejects every token (always-fail test app)")
-    token = signer.load(raw, ALL_PASS_KINDS if backup else MAIN_KINDS + (Kind.OFFLINE,))
+    token = signer.load(raw, ALL_PASS_KINDS)
     if token.kind is Kind.OFFLINE and not backup:
         raise TokenRejected(ErrorCode.INVALID_TOKEN, "offline_ tokens are only accepted by the backup endpoint /api/validate")
     if token.app_key != app.app_key:

@@ -252,6 +252,20 @@ def test_only_matching_requests_are_touched(c):
     assert [e["fault"] for e in journal(c, endpoint="validate")] == [None, "t/r"]
 
 
+def test_a_solve_rule_matches_the_app_and_action_inside_the_challenge(c):
+    """challenge_solve bodies carry only the challenge id: the rule must see inside it."""
+    use(c, one_rule({"status": 503}, {"endpoint": "challenge_solve", "app_key": "demo_app", "action": "pay"}))
+
+    def solve(app_key, action):
+        init = c.post("/v1/challenge/init", json={"app_key": app_key, "action": action}).json["data"]
+        return c.post("/v1/challenge/solve", json={"challenge_id": init["challenge_id"]})
+
+    hit = solve("demo_app", "pay")
+    assert hit.status_code == 503 and hit.headers[FAULT_HEADER] == "t/r"
+    for app_key, action in (("demo_app", "login"), ("auto_pass_app", "pay")):
+        assert FAULT_HEADER not in solve(app_key, action).headers
+
+
 def test_first_two_fail_then_succeed(c):
     use(c, one_rule({"status": 503}, {"endpoint": "validate"}, {"first": 2}))
     statuses = [c.post("/v1/validate", json={"pass_token": mint(c)}, headers=DEMO).status_code for _ in range(4)]

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..errors import ErrorCode
+from ..journal import VALIDATE_ENDPOINTS
 from .reader import Reader, type_name
 
 ENDPOINTS = ("validate", "backup_validate", "issue", "challenge_init", "challenge_solve", "loader", "sdk",
              "moderation", "challenge_offline")
 ASSETS = ("loader", "sdk")
 API = tuple(e for e in ENDPOINTS if e not in ASSETS)
-VALIDATES = ("validate", "backup_validate")
+VALIDATES = VALIDATE_ENDPOINTS
 MAIN = ("validate", "issue", "challenge_init", "challenge_solve", "moderation")  # the main host, not the backup
 TOKEN_RESULTS = (ErrorCode.TOKEN_EXPIRED, ErrorCode.TOKEN_CONSUMED, ErrorCode.INVALID_TOKEN, ErrorCode.BINDING_MISMATCH)
 TOKEN_LEVEL = TOKEN_RESULTS + (ErrorCode.EMPTY_TOKEN,)

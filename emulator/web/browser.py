@@ -7,22 +7,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, g, request, send_from_directory
+from flask import Blueprint, Response, g, request, send_from_directory
 
-from ..challenges import (ChallengeCodec, InitRequest, OfflineRequest, SolveRequest, find_app,
+from ..challenges import (InitRequest, OfflineRequest, SolveRequest, find_app,
                           init_challenge, issue_offline_token, solve_challenge)
-from ..journal import token_fingerprint
-from ..runtime import Runtime, shared_secret
-from ..tokens import Kind, Token
+from ..runtime import Runtime
+from ..tokens import Kind
 from . import envelope
-from .context import json_body, runtime
+from .context import json_body
 from .exchange import Exchange, api_call
 from .faults import FORCE_KIND  # a `degraded` fault rule sets g.<FORCE_KIND> = Kind.DEGRADED
 
 bp = Blueprint("browser", __name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
-CODEC_EXTENSION = "captchala_emulator.challenge_codec"
 EXPOSED_HEADERS = "X-Captchala-Emulator-Reason, X-Captchala-Emulator-Fault"
 
 
@@ -41,15 +39,6 @@ def cors_and_caching(response: Response) -> Response:
     is_static = request.method == "GET"
     response.headers["Cache-Control"] = "no-cache" if is_static else "no-store"
     return response
-
-
-def codec() -> ChallengeCodec:
-    """The challenge signer, built once per app from the shared signing secret."""
-    ext = current_app.extensions
-    if CODEC_EXTENSION not in ext:
-        rt = runtime()
-        ext[CODEC_EXTENSION] = ChallengeCodec(shared_secret(rt.settings, rt.store))
-    return ext[CODEC_EXTENSION]
 
 
 def _static(name: str, mimetype: str) -> Response:
@@ -83,7 +72,7 @@ def challenge_init(rt: Runtime, ex: Exchange) -> Response:
     ex.app_key, ex.action = req.app_key or None, req.action
     ex.set_token(req.server_token, rt)
     app = find_app(rt.apps, req.app_key)
-    ch, data, ex.reason = init_challenge(req, app, signer=rt.signer, codec=codec(), store=rt.store,
+    ch, data, ex.reason = init_challenge(req, app, signer=rt.signer, codec=rt.codec, store=rt.store,
                                          now=ex.vts, browser_ip=ex.caller_ip)
     ex.action = ch.action
     ex.detail.update(challenge_id=ch.public_id, product=req.product)
@@ -94,13 +83,13 @@ def challenge_init(rt: Runtime, ex: Exchange) -> Response:
 @api_call("challenge_solve")
 def challenge_solve(rt: Runtime, ex: Exchange) -> Response:
     req = SolveRequest.from_fields(json_body(), request.headers.get("Referer"))
-    ch = codec().decode(req.challenge_id)
+    ch = rt.codec.decode(req.challenge_id)
     ex.app_key, ex.action, ex.detail["challenge_id"] = ch.app_key, ch.action, ch.public_id
     app = find_app(rt.apps, ch.app_key)
     result = solve_challenge(ch, app, referer=req.referer, signer=rt.signer, store=rt.store, now=ex.vts,
                              solver_ip=ex.caller_ip, request_key=ex.key, force_kind=_forced_kind())
     ex.reason = result.reason
-    _journal_token(ex, result.token, result.data["pass_token"])
+    ex.set_verified_token(result.data["pass_token"], result.token)
     return envelope.ok(result.data)
 
 
@@ -112,15 +101,10 @@ def challenge_offline(rt: Runtime, ex: Exchange) -> Response:
     ex.app_key, ex.action = req.app_key or None, req.action
     app = find_app(rt.apps, req.app_key)
     token, data, ex.reason = issue_offline_token(req, app, signer=rt.signer, now=ex.vts, solver_ip=ex.caller_ip)
-    _journal_token(ex, token, data["pass_token"])
+    ex.set_verified_token(data["pass_token"], token)
     return envelope.ok(data)
 
 
 def _forced_kind() -> Kind | None:
     forced = g.get(FORCE_KIND)
     return forced if forced is Kind.DEGRADED else None
-
-
-def _journal_token(ex: Exchange, token: Token, raw: str) -> None:
-    """Record the minted token so the journal (and explain) can tell its history."""
-    ex.token_fp, ex.token_id, ex.token_kind = token_fingerprint(raw), token.token_id, token.kind.label

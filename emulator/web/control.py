@@ -12,6 +12,7 @@ from .. import __version__
 from ..errors import EmulatorError, ErrorCode, RequestError, StoreUnavailable
 from ..journal import token_fingerprint
 from ..minting import MintRequest, mint
+from ..tokens import challenge_id
 from .context import caller_ip, json_body, runtime
 
 bp = Blueprint("control", __name__, url_prefix="/_emulator")
@@ -53,7 +54,7 @@ def store_error(exc: StoreUnavailable):
 def health():
     rt = runtime()
     body = {"status": "ok", "version": __version__, "store": rt.store.url,
-            "profile": rt.active_profile_name() if hasattr(rt, "active_profile_name") else None}
+            "profile": rt.active_profile_name()}
     try:
         rt.store.ping()
     except StoreUnavailable as exc:
@@ -86,7 +87,7 @@ def mint_pass_token():
     raw = rt.signer.encode(token)
     _journal_mint(rt, token, raw, now)
     return jsonify({
-        "pass_token": raw, "challenge_id": "ch_" + token.claims.get("ch", token.token_id),
+        "pass_token": raw, "challenge_id": challenge_id(token),
         "expires_in": int(round(token.expires_at - now)), "kind": token.kind.label, "token_id": token.token_id,
         "app_key": app.app_key, "action": token.claims["act"],
     }), 201

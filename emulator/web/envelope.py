@@ -47,5 +47,10 @@ def with_reason(response: Response, reason: str | None) -> Response:
 
 
 def error_for_status(status: int) -> ErrorCode:
-    return {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED, 413: ErrorCode.INVALID_REQUEST,
-            503: ErrorCode.SERVICE_UNAVAILABLE}.get(status, ErrorCode.INVALID_REQUEST if status < 500 else ErrorCode.INTERNAL_ERROR)
+    """The wire code an HTTP status stands for (routing errors, canned fault answers)."""
+    if status == 429:
+        return ErrorCode.RATE_LIMIT_EXCEEDED
+    if status in (502, 503, 504):
+        return ErrorCode.SERVICE_UNAVAILABLE
+    return {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
+        status, ErrorCode.INTERNAL_ERROR if status >= 500 else ErrorCode.INVALID_REQUEST)

@@ -13,13 +13,13 @@ from typing import Any, Callable
 from flask import Response, request
 
 from ..errors import ChallengeError, EmulatorError, ErrorCode, RequestError, StoreUnavailable, TokenRejected
-from ..journal import new_request_key, token_fingerprint
+from ..journal import VALIDATE_ENDPOINTS, new_request_key, token_fingerprint
 from ..logs import log_request
 from ..runtime import Runtime
+from ..tokens import Token
 from . import envelope, faults
 from .context import MAX_BODY, caller_ip, runtime
 
-VALIDATE_ENDPOINTS = {"validate", "backup_validate"}
 
 
 @dataclass
@@ -64,6 +64,11 @@ class Exchange:
             if claims:
                 self.token_id = claims.get("jti") if isinstance(claims.get("jti"), str) else None
                 self.action = claims.get("act") if isinstance(claims.get("act"), str) else None
+
+    def set_verified_token(self, raw: str, token: Token) -> None:
+        """Like set_token for a token this request verified or minted: no second decode."""
+        self.token_fp, self.token_id, self.token_kind = token_fingerprint(raw), token.token_id, token.kind.label
+        self.action = token.claims.get("act", self.action)
 
     def fail(self, err: EmulatorError, outcome: str) -> None:
         self.outcome, self.code, self.reason = outcome, err.code.value, err.reason

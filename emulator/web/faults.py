@@ -20,6 +20,7 @@ from ..errors import (REQUEST_ERROR_STATUS, ChallengeError, EmulatorError, Error
 from ..faults.engine import Decision, Facts
 from ..faults.profile import VALIDATES, Connection, Effect
 from ..tokens import Kind
+from . import envelope
 from .connection_faults import abandon, drain, malformed, raw_socket, slow, truncated, wait_for_hangup
 from .context import MAX_BODY, runtime
 
@@ -173,22 +174,13 @@ def status_response(effect: Effect, endpoint: str) -> Response:
 def _json_envelope(status: int, endpoint: str, retry_after: int | None) -> str:
     if status < 400:
         return json.dumps({"code": 0, "msg": "ok", "data": {}})
-    code = error_for_status(status)
+    code = envelope.error_for_status(status)
     data: dict = {"error": code.value}
     if endpoint in VALIDATES:
         data["valid"] = False
     if retry_after is not None:
         data["retry_after"] = retry_after
     return json.dumps({"code": status, "msg": message(code), "error": code.value, "data": data})
-
-
-def error_for_status(status: int) -> ErrorCode:
-    if status == 429:
-        return ErrorCode.RATE_LIMIT_EXCEEDED
-    if status in (502, 503, 504):
-        return ErrorCode.SERVICE_UNAVAILABLE
-    return {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
-        status, ErrorCode.INTERNAL_ERROR if status >= 500 else ErrorCode.INVALID_REQUEST)
 
 
 def gateway_page(status: int) -> Response:
@@ -257,9 +249,7 @@ def _challenge_facts(raw) -> tuple[str | None, str | None]:
     if not isinstance(raw, str) or not raw:
         return None, None
     try:
-        from .browser import codec  # late: browser.py imports exchange.py, which imports this module
-
-        ch = codec().decode(raw)
-    except (EmulatorError, ImportError, ValueError):
+        ch = runtime().codec.decode(raw)
+    except (EmulatorError, ValueError):
         return None, None
     return ch.app_key, ch.action
