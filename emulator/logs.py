@@ -85,8 +85,10 @@ def request_logger() -> logging.Logger:
 
 
 def log_request(entry: dict[str, Any], fmt: str) -> None:
-    """Emit the line for one journaled API request."""
-    request_logger().info(format_line(entry, fmt))
+    """Emit the line for one journaled API request (built only if someone will read it)."""
+    logger = request_logger()
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(format_line(entry, fmt))
 
 
 def _iso(ts: Any) -> str:

@@ -28,7 +28,10 @@ class Kind(str, Enum):
 
     @property
     def label(self) -> str:
-        return {"pt_": "pass", "sct_": "server", "dg_": "degraded", "offline_": "offline"}[self.value]
+        return _LABELS[self.value]
+
+
+_LABELS = {"pt_": "pass", "sct_": "server", "dg_": "degraded", "offline_": "offline"}
 
 
 KIND_BY_LABEL = {k.label: k for k in Kind}
