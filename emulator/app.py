@@ -6,12 +6,19 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .domain.janitor import Janitor
 from .errors import ErrorCode, RequestError, StoreUnavailable
-from .janitor import Janitor
 from .runtime import Runtime, build_runtime
 from .settings import Settings
-from .web import api, browser, control, control_state, dashboard, envelope  # noqa: F401 (control_state adds routes to control.bp)
-from .web import control_profile  # noqa: F401 (adds the /_emulator/profile routes to control.bp)
+from .web import (  # noqa: F401 (control_state adds routes to control.bp)
+    api,
+    browser,
+    control,
+    control_profile,  # noqa: F401 (adds the /_emulator/profile routes to control.bp)
+    control_state,
+    dashboard,
+    envelope,
+)
 from .web.context import EXTENSION, MAX_BODY
 
 CONTROL_PREFIX = "/_emulator"

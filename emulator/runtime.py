@@ -5,18 +5,18 @@ Built once by create_app; nothing module-level changes at run time."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from .apps import AppRegistry, load_registry
-from .challenges import ChallengeCodec
+from .domain.apps import AppRegistry, load_registry
+from .domain.challenges import ChallengeCodec
+from .domain.clock import Clock
+from .domain.journal import Journal
+from .domain.tokens import TokenSigner
 from .errors import StoreUnavailable
-from .clock import Clock
 from .faults.state import FaultState
-from .journal import Journal
 from .settings import Settings
 from .store import Store, open_store
-from .tokens import TokenSigner
 
 SECRET_KEY = "signing_secret"
 

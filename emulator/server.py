@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import socket
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
@@ -147,7 +147,7 @@ class ThreadServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "ThreadServer":
+    def start(self) -> ThreadServer:
         self._thread.start()
         return self
 

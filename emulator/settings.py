@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Mapping
 
 ENV_PREFIX = "CAPTCHALA_EMULATOR_"
 
@@ -46,11 +46,11 @@ class Settings:
     log_format: str = "text"  # text | json
     quiet: bool = False
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
         """Build settings from CAPTCHALA_EMULATOR_* variables, then explicit overrides."""
         environ = os.environ if environ is None else environ
         values: dict = {}

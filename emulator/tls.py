@@ -12,9 +12,9 @@ import datetime as dt
 import fcntl
 import ipaddress
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .errors import ConfigError
 from .settings import Settings
@@ -148,4 +148,4 @@ def _write(path: Path, data: bytes, *, private: bool = False) -> None:
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

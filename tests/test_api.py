@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import DEMO
-from emulator.tokens import Kind, TokenSigner
+
+from emulator.domain.tokens import Kind, TokenSigner
 
 STRICT = {"X-App-Key": "strict_ip_app", "X-App-Secret": "strict_ip_secret"}
 
@@ -274,7 +274,7 @@ def test_verify_alias_uses_token_field(client, mint):
 
 def test_bind_uid_comes_back_as_uid(runtime, validate):
     """The browser path (init/solve) copies the sct_'s bind_uid into the pass token; here the domain directly."""
-    from emulator.server_tokens import IssueRequest, issue_server_token
+    from emulator.domain.server_tokens import IssueRequest, issue_server_token
 
     app = runtime.apps.get("demo_app")
     sct, _, _ = issue_server_token(IssueRequest("login", bind_uid="user-7"), app, signer=runtime.signer,

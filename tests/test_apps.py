@@ -2,7 +2,7 @@
 
 import pytest
 
-from emulator.apps import BUILTIN_APPS, load_apps_file, load_registry
+from emulator.domain.apps import BUILTIN_APPS, load_apps_file, load_registry
 from emulator.errors import ConfigError
 
 

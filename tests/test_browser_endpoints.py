@@ -11,10 +11,10 @@ import requests
 from flask import g
 
 from emulator.app import create_app
-from emulator.challenges import CHALLENGE_TTL
+from emulator.domain.challenges import CHALLENGE_TTL
+from emulator.domain.tokens import Kind, TokenSigner
 from emulator.runtime import build_runtime
 from emulator.settings import Settings
-from emulator.tokens import Kind, TokenSigner
 from emulator.web.browser import FORCE_KIND
 from tests.support.servers import running_emulator
 

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.apps import BUILTIN_APPS, App, AppRegistry, Widget
-from emulator.challenges import (CHALLENGE_TTL, Challenge, ChallengeCodec, InitRequest, OfflineRequest,
-                                 SolveRequest, find_app, init_challenge, issue_offline_token, solve_challenge)
+from emulator.domain.apps import BUILTIN_APPS, App, AppRegistry, Widget
+from emulator.domain.challenges import (
+    CHALLENGE_TTL,
+    Challenge,
+    ChallengeCodec,
+    InitRequest,
+    OfflineRequest,
+    SolveRequest,
+    find_app,
+    init_challenge,
+    issue_offline_token,
+    solve_challenge,
+)
+from emulator.domain.tokens import Kind, TokenSigner
+from emulator.domain.validation import ValidateRequest, validate
 from emulator.errors import ChallengeError, ErrorCode, RequestError, TokenRejected
 from emulator.store.memory import MemoryStore
-from emulator.tokens import Kind, TokenSigner
-from emulator.validation import ValidateRequest, validate
 
 NOW = 1_800_000_000.0
 PAGE = "https://shop.example/checkout?step=2"

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 import requests
-
 from conftest import DEMO
+
 from emulator.app import create_app
 from emulator.client import ControlPlaneError, EmulatorClient
 from emulator.server import ThreadServer

@@ -5,15 +5,15 @@ and the token's explanation."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
-
 from conftest import DEMO
-from emulator.explain import iso
-from emulator.journal_filter import JournalFilter, wait_for
-from emulator.validation import consumed_reason
+
+from emulator.domain.explain import iso
+from emulator.domain.journal_filter import JournalFilter, wait_for
+from emulator.domain.validation import consumed_reason
 
 REASON = "X-Captchala-Emulator-Reason"
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from emulator.explain import describe_entry, explain_token, iso, preview
-from emulator.tokens import TokenSigner
-
 from conftest import DEMO
+
+from emulator.domain.explain import describe_entry, explain_token, iso, preview
+from emulator.domain.tokens import TokenSigner
 
 
 @pytest.fixture

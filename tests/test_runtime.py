@@ -1,9 +1,9 @@
 """The shared signing secret and the janitor that keeps the store from growing."""
 
-from emulator.janitor import Janitor
+from emulator.domain.janitor import Janitor
+from emulator.domain.tokens import Kind
 from emulator.runtime import build_runtime
 from emulator.settings import Settings
-from emulator.tokens import Kind
 
 
 def test_generated_secret_is_shared_through_the_store(tmp_path):

@@ -49,7 +49,7 @@ def test_a_restart_reuses_the_same_ca_and_certificate(tmp_path):
 def test_a_certificate_near_expiry_is_renewed_by_the_same_ca(tmp_path):
     first = ensure_auto_certificate(tmp_path)
     ca, cert = first.ca.read_bytes(), first.cert.read_bytes()
-    later = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(days=340)
+    later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=340)
     renewed = ensure_auto_certificate(tmp_path, now=lambda: later)
     assert renewed.ca.read_bytes() == ca and renewed.cert.read_bytes() != cert
     new_cert = x509.load_pem_x509_certificate(renewed.cert.read_bytes())

@@ -2,8 +2,8 @@
 
 import pytest
 
+from emulator.domain.tokens import MAX_REFERER, MAX_UID, Kind, TokenSigner, kind_of
 from emulator.errors import ErrorCode, TokenRejected
-from emulator.tokens import MAX_REFERER, MAX_UID, Kind, TokenSigner, kind_of
 
 NOW = 1_800_000_000.0
 

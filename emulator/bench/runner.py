@@ -10,9 +10,9 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .. import __version__
 from . import admin, procs, targets, wrk
@@ -346,8 +346,8 @@ def file_sizes(url: str) -> dict:
 
 def purge(url: str) -> int:
     """What a worker's janitor does, run once now (it purges on its own at most every 30 s)."""
-    from ..clock import Clock
-    from ..janitor import Janitor
+    from ..domain.clock import Clock
+    from ..domain.janitor import Janitor
     from ..store import open_store
 
     store = open_store(url)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import statistics
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 from urllib.parse import urlparse
 
 from .procs import Proc, connection_spread

@@ -6,11 +6,12 @@ its effect cannot act is refused, and a rule without `match.endpoint` gets those
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
+from ..domain.journal import VALIDATE_ENDPOINTS
 from ..errors import ErrorCode
-from ..journal import VALIDATE_ENDPOINTS
 from .reader import Reader, type_name
 
 ENDPOINTS = ("validate", "backup_validate", "issue", "challenge_init", "challenge_solve", "loader", "sdk",

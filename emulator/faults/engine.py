@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from statistics import NormalDist
-from typing import Callable
 
 from .profile import Latency, Profile, Rule, When
 

@@ -6,13 +6,13 @@ parses is known to be applicable: each effect only names endpoints where it can 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
-from .effects import (ENDPOINTS, MAIN, VALIDATES, Connection, Effect, Latency,  # noqa: F401 (re-exported)
-                      parse_effect)
+from .effects import ENDPOINTS, MAIN, VALIDATES, Connection, Effect, Latency, parse_effect  # noqa: F401 (re-exported)
 from .reader import NAME, ProfileError, Reader, type_name  # noqa: F401 (NAME re-exported)
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from typing import Any, Iterable
-
+from collections.abc import Iterable
+from typing import Any
 
 JOURNAL_SEQ = "journal_seq"  # the counter journal ids come from (a full reset restarts it)
 

@@ -10,9 +10,10 @@ import fcntl
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import StoreUnavailable
 from .base import JOURNAL_SEQ, Store, dump, load
@@ -61,7 +62,7 @@ class SQLiteStore(Store):
             self._local.conn = conn
         return conn
 
-    def _run(self, sql: str, params: tuple = ()) -> sqlite3.Cursor | "_Finished":
+    def _run(self, sql: str, params: tuple = ()) -> sqlite3.Cursor | _Finished:
         try:
             if sql.startswith("SELECT"):  # WAL readers never wait for writers
                 return self._conn().execute(sql, params)
@@ -180,12 +181,12 @@ class SQLiteStore(Store):
             raise slot.error
         return slot.id
 
-    def _group_state(self) -> "_Group":
+    def _group_state(self) -> _Group:
         if self._group is None or self._group.pid != os.getpid():  # forked: a fresh queue
             self._group = _Group(os.getpid())
         return self._group
 
-    def _write_batch(self, batch: list["_Slot"], capacity: int) -> None:
+    def _write_batch(self, batch: list[_Slot], capacity: int) -> None:
         """One transaction: number the entries from the sequence counter and insert them."""
         conn = self._conn()
         try:

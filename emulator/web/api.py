@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from ..apps import App
-from ..server_tokens import IssueRequest, issue_server_token
+from ..domain.apps import App
+from ..domain.moderation import moderate_input, moderate_text
+from ..domain.ratelimit import check_rate_limit
+from ..domain.server_tokens import IssueRequest, issue_server_token
+from ..domain.validation import ValidateRequest, validate
 from ..errors import ErrorCode, RequestError
-from ..moderation import moderate_input, moderate_text
-from ..ratelimit import check_rate_limit
 from ..runtime import Runtime
-from ..validation import ValidateRequest, validate
 from . import envelope
 from .context import form_or_json_body, json_body
 from .exchange import Exchange, api_call

@@ -9,10 +9,17 @@ from pathlib import Path
 
 from flask import Blueprint, Response, g, request, send_from_directory
 
-from ..challenges import (InitRequest, OfflineRequest, SolveRequest, find_app,
-                          init_challenge, issue_offline_token, solve_challenge)
+from ..domain.challenges import (
+    InitRequest,
+    OfflineRequest,
+    SolveRequest,
+    find_app,
+    init_challenge,
+    issue_offline_token,
+    solve_challenge,
+)
+from ..domain.tokens import Kind
 from ..runtime import Runtime
-from ..tokens import Kind
 from . import envelope
 from .context import json_body
 from .exchange import Exchange, api_call

@@ -10,7 +10,7 @@ import select
 import socket
 import struct
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from flask import Response, request
 

@@ -9,10 +9,10 @@ import time
 from flask import Blueprint, Response, jsonify, request
 
 from .. import __version__
+from ..domain.journal import token_fingerprint
+from ..domain.minting import MintRequest, mint
+from ..domain.tokens import challenge_id
 from ..errors import EmulatorError, ErrorCode, RequestError, StoreUnavailable
-from ..journal import token_fingerprint
-from ..minting import MintRequest, mint
-from ..tokens import challenge_id
 from .context import caller_ip, json_body, runtime
 
 bp = Blueprint("control", __name__, url_prefix="/_emulator")

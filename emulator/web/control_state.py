@@ -11,10 +11,10 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from ..domain.explain import explain_token, iso
+from ..domain.journal import SEQ_KEY
+from ..domain.journal_filter import JournalFilter, find, parse_timeout, wait_for
 from ..errors import ErrorCode, RequestError
-from ..explain import explain_token, iso
-from ..journal import SEQ_KEY
-from ..journal_filter import JournalFilter, find, parse_timeout, wait_for
 from ..runtime import Runtime
 from .context import json_body, runtime
 from .control import bp

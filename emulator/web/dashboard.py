@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, render_template, request, url_for
 
 from .. import __version__
-from ..apps import App
+from ..domain.apps import App
 from ..faults.loader import builtin_names
 from .context import runtime
 from .control import require_admin_token

@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from flask import Response, request
 
+from ..domain.journal import VALIDATE_ENDPOINTS, new_request_key, token_fingerprint
+from ..domain.tokens import Token
 from ..errors import ChallengeError, EmulatorError, ErrorCode, RequestError, StoreUnavailable, TokenRejected
-from ..journal import VALIDATE_ENDPOINTS, new_request_key, token_fingerprint
 from ..logs import log_request
 from ..runtime import Runtime
-from ..tokens import Token
 from . import envelope, faults
 from .context import MAX_BODY, caller_ip, runtime
-
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Exchange:
     detail: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def begin(cls, rt: Runtime, endpoint: str) -> "Exchange":
+    def begin(cls, rt: Runtime, endpoint: str) -> Exchange:
         recordable = True
         try:
             vts = rt.clock.now()

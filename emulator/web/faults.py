@@ -11,15 +11,23 @@ import http
 import json
 import os
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from flask import Response, g, request
 
-from ..errors import (REQUEST_ERROR_STATUS, ChallengeError, EmulatorError, ErrorCode, RequestError, StoreUnavailable,
-                      message)
+from ..domain.tokens import Kind
+from ..errors import (
+    REQUEST_ERROR_STATUS,
+    ChallengeError,
+    EmulatorError,
+    ErrorCode,
+    RequestError,
+    StoreUnavailable,
+    message,
+)
 from ..faults.engine import Decision, Facts
 from ..faults.profile import VALIDATES, Connection, Effect
-from ..tokens import Kind
 from . import envelope
 from .connection_faults import abandon, drain, malformed, raw_socket, slow, truncated, wait_for_hangup
 from .context import MAX_BODY, runtime
@@ -39,7 +47,7 @@ DEFAULT_RATE_LIMIT_RETRY_S = 1
 Answer = Callable[..., Response]  # answer(view=None): run the real view (or a stand-in) through _answer
 
 
-def around(rt: "Runtime", ex: "Exchange", answer: Answer) -> Response:
+def around(rt: Runtime, ex: Exchange, answer: Answer) -> Response:
     """Run the request under the active profile; with none active this costs one store read."""
     seen: list[Facts] = []
 
@@ -85,7 +93,7 @@ def request_facts(endpoint: str) -> Facts:
 # --- applying a decision ---------------------------------------------------------------
 
 
-def _apply(rt: "Runtime", ex: "Exchange", decision: Decision, answer: Answer) -> Response:
+def _apply(rt: Runtime, ex: Exchange, decision: Decision, answer: Answer) -> Response:
     effect = decision.rule.effect
     if effect.clock_skew_s:
         ex.vts += effect.clock_skew_s
@@ -104,7 +112,7 @@ def _apply(rt: "Runtime", ex: "Exchange", decision: Decision, answer: Answer) ->
     return _outcome(rt, ex, decision, answer, processed)
 
 
-def _outcome(rt: "Runtime", ex: "Exchange", decision: Decision, answer: Answer,
+def _outcome(rt: Runtime, ex: Exchange, decision: Decision, answer: Answer,
              processed: Response | None) -> Response:
     effect, why = decision.rule.effect, f"fault rule {decision.label}"
     if effect.status is not None:
@@ -128,7 +136,7 @@ def _outcome(rt: "Runtime", ex: "Exchange", decision: Decision, answer: Answer,
     return response
 
 
-def _note(ex: "Exchange", code: str, reason: str) -> None:
+def _note(ex: Exchange, code: str, reason: str) -> None:
     ex.outcome, ex.code, ex.reason = "fault", code, reason
 
 
@@ -198,7 +206,7 @@ def gateway_page(status: int) -> Response:
 # --- connection faults that answer nothing ---------------------------------------------
 
 
-def _reset(ex: "Exchange", why: str) -> Response:
+def _reset(ex: Exchange, why: str) -> Response:
     drain()
     sock = raw_socket()
     if sock is None:  # a WSGI server without a raw socket (the test client): the closest HTTP answer
@@ -209,7 +217,7 @@ def _reset(ex: "Exchange", why: str) -> Response:
     return Response(b"", status=NO_ANSWER)
 
 
-def _hang(rt: "Runtime", ex: "Exchange", conn: Connection, why: str) -> Response:
+def _hang(rt: Runtime, ex: Exchange, conn: Connection, why: str) -> Response:
     drain()
     sock = raw_socket()
     if sock is None:

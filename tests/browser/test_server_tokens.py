@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from emulator.tokens import TokenSigner
+from emulator.domain.tokens import TokenSigner
 from tests.browser.helpers import SECRET, events, init_script, wait_event
 
 pytestmark = pytest.mark.browser

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from itsdangerous.encoding import base64_decode, base64_encode
 
-from emulator.tokens import Kind, Token, TokenSigner
+from emulator.domain.tokens import Kind, Token, TokenSigner
 
 DEMO = {"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"}
 OTHER_APP = {"X-App-Key": "auto_pass_app", "X-App-Secret": "auto_pass_secret"}

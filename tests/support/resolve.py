@@ -4,7 +4,7 @@ certificate verification (Python's side of Chromium's --host-resolver-rules)."""
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import urllib3.util.connection
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
+from ..errors import ErrorCode, RequestError
 from .apps import App
-from .errors import ErrorCode, RequestError
 from .server_tokens import MAX_ACTION_LENGTH
 from .tokens import DEGRADED_TTL, KIND_BY_LABEL, MAX_UID, Kind, Token, TokenSigner
 from .validation import normalize_ip
@@ -28,7 +29,7 @@ class MintRequest:
     risk_score: int | None = None
 
     @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> "MintRequest":
+    def from_body(cls, body: Mapping[str, Any]) -> MintRequest:
         unknown = set(body) - {"app_key", "action", "kind", "ttl", "client_ip", "uid", "referer",
                                "platform", "pkg", "risk_score"}
         if unknown:

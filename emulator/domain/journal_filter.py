@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from .errors import ErrorCode, RequestError
+from ..errors import ErrorCode, RequestError
 from .journal import Journal, token_fingerprint
 
 DEFAULT_LIMIT = 100
@@ -36,7 +37,7 @@ class JournalFilter:
 
     @classmethod
     def from_args(cls, args: Mapping[str, str], *, max_limit: int,
-                  extra: tuple[str, ...] = ()) -> "JournalFilter":
+                  extra: tuple[str, ...] = ()) -> JournalFilter:
         """Parse query-string arguments; unknown names and bad numbers are a clear invalid_request."""
         known = set(_TEXT_FILTERS) | {"after", "limit", "admin_token", *extra}
         unknown = sorted(set(args) - known)
@@ -48,7 +49,7 @@ class JournalFilter:
         values["limit"] = min(_int_arg(args, "limit", DEFAULT_LIMIT, minimum=1), max_limit)
         return cls(**values)
 
-    def since(self, after: int) -> "JournalFilter":
+    def since(self, after: int) -> JournalFilter:
         return replace(self, after=after)
 
 

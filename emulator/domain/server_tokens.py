@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
+from ..errors import ChallengeError, ErrorCode, RequestError
+from ..store.base import Store
 from .apps import App
-from .errors import ChallengeError, ErrorCode, RequestError
-from .store.base import Store
 from .tokens import MAX_UID, Kind, Token, TokenSigner
 from .validation import normalize_ip
 
@@ -25,7 +26,7 @@ class IssueRequest:
     bind_uid: str | None = None
 
     @classmethod
-    def from_fields(cls, body: Mapping[str, Any]) -> "IssueRequest":
+    def from_fields(cls, body: Mapping[str, Any]) -> IssueRequest:
         """Parse JSON or form fields (form values arrive as strings)."""
         action = body.get("action")
         if not isinstance(action, str) or not action.strip():

@@ -12,7 +12,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from .errors import ErrorCode, TokenRejected
+from ..errors import ErrorCode, TokenRejected
 
 MAX_TOKEN_LENGTH = 1024
 MAX_REFERER = 256

@@ -6,7 +6,7 @@ moves time for every worker and replica at once."""
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 CLOCK_KEY = "clock_offset"
 

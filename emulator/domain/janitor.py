@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from ..store.base import Store
 from .clock import Clock
-from .store.base import Store
 
 GRACE_S = 5.0
 

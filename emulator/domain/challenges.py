@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from ..errors import ChallengeError, ErrorCode, RequestError
+from ..store.base import Store
 from .apps import App, AppRegistry
-from .errors import ChallengeError, ErrorCode, RequestError
 from .server_tokens import MAX_ACTION_LENGTH, redeem_server_token
-from .store.base import Store
 from .tokens import MAX_REFERER, Kind, Token, TokenSigner, new_id
 from .validation import consumer_number
 
@@ -62,7 +63,7 @@ class InitRequest:
     referer: str | None = None
 
     @classmethod
-    def from_fields(cls, body: Mapping[str, Any], referer_header: str | None = None) -> "InitRequest":
+    def from_fields(cls, body: Mapping[str, Any], referer_header: str | None = None) -> InitRequest:
         app_key = body.get("app_key")
         action = body.get("action")
         if action in (None, ""):
@@ -86,7 +87,7 @@ class SolveRequest:
     referer: str | None = None
 
     @classmethod
-    def from_fields(cls, body: Mapping[str, Any], referer_header: str | None = None) -> "SolveRequest":
+    def from_fields(cls, body: Mapping[str, Any], referer_header: str | None = None) -> SolveRequest:
         challenge = body.get("challenge_id")
         if not isinstance(challenge, str) or not challenge:
             raise RequestError(ErrorCode.INVALID_REQUEST, "challenge_id is required")
@@ -103,7 +104,7 @@ class OfflineRequest:
     referer: str | None = None
 
     @classmethod
-    def from_fields(cls, body: Mapping[str, Any], referer_header: str | None = None) -> "OfflineRequest":
+    def from_fields(cls, body: Mapping[str, Any], referer_header: str | None = None) -> OfflineRequest:
         init = InitRequest.from_fields({**body, "product": None}, referer_header)
         return cls(init.app_key, init.action, init.server_token, init.referer)
 

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from typing import Any
 
-from .store.base import JOURNAL_SEQ, Store
+from ..store.base import JOURNAL_SEQ, Store
 
 SEQ_KEY = JOURNAL_SEQ
 VALIDATE_ENDPOINTS = ("validate", "backup_validate")  # journal endpoint names of the two validates

@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ErrorCode, RequestError, TokenRejected
+from ..store.base import Store
 from .apps import App
-from .errors import ErrorCode, RequestError, TokenRejected
-from .store.base import Store
 from .tokens import Kind, Token, TokenSigner, challenge_id
 
 ALL_PASS_KINDS = (Kind.PASS, Kind.DEGRADED, Kind.OFFLINE)  # offline_ is refused at main by _load
@@ -25,7 +25,7 @@ class ValidateRequest:
     client_ip: str | None = None
 
     @classmethod
-    def from_body(cls, body: dict[str, Any], token_field: str = "pass_token") -> "ValidateRequest":
+    def from_body(cls, body: dict[str, Any], token_field: str = "pass_token") -> ValidateRequest:
         token = body.get(token_field)
         if token is None:
             token = ""

@@ -8,10 +8,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..errors import ErrorCode, TokenRejected
+from ..store.base import Store
 from .apps import App, AppRegistry
-from .errors import ErrorCode, TokenRejected
 from .journal import VALIDATE_ENDPOINTS, Journal, token_fingerprint
-from .store.base import Store
 from .tokens import Kind, Token, TokenSigner, readable_claims
 from .validation import ValidateRequest, validate
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 
+from ..errors import ErrorCode, RequestError
+from ..store.base import Store
 from .apps import App
-from .errors import ErrorCode, RequestError
-from .store.base import Store
 
 WINDOW_S = 60.0
 MAX_RETRY_AFTER_S = 120

@@ -5,10 +5,11 @@ A category is flagged when the text (or an image URL) contains one of the app's 
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
+from ..errors import ErrorCode, RequestError
 from .apps import App
-from .errors import ErrorCode, RequestError
 
 
 def moderate_text(app: App, text: Any) -> dict[str, Any]:
