@@ -17,6 +17,7 @@ from .web import (  # noqa: F401 (control_state adds routes to control.bp)
     control_profile,  # noqa: F401 (adds the /_emulator/profile routes to control.bp)
     control_state,
     dashboard,
+    diagnosis,
     envelope,
 )
 from .web.context import EXTENSION, MAX_BODY
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.extensions[EXTENSION] = rt
     if settings.profile:  # `serve` activated it in the master already; this covers in-process apps
         rt.faults.adopt(settings.profile, rt.clock.now())
-    for blueprint in (api.bp, browser.bp, control.bp, dashboard.bp):
+    for blueprint in (api.bp, browser.bp, control.bp, dashboard.bp, diagnosis.bp):
         app.register_blueprint(blueprint)
     _install_error_handlers(app)
     _install_janitor(app, Janitor(rt.store, rt.clock))

@@ -11,6 +11,13 @@ from collections.abc import Callable
 CLOCK_KEY = "clock_offset"
 
 
+def iso(ts: float | None) -> str | None:
+    """Seconds since the epoch as an ISO-8601 UTC string (virtual time in, virtual time out)."""
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
 class Clock:
     def __init__(self, store, real_time: Callable[[], float] = time.time):
         self._store = store

@@ -5,25 +5,19 @@ Pure (no Flask). The verdicts come from running the real `validate` in dry-run m
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ..errors import ErrorCode, TokenRejected
 from ..store.base import Store
 from .apps import App, AppRegistry
+from .clock import iso
 from .journal import VALIDATE_ENDPOINTS, Journal, token_fingerprint
+from .timeline import token_timeline
 from .tokens import Kind, Token, TokenSigner, readable_claims
 from .validation import ValidateRequest, validate
 
 _STATE_BY_ERROR = {ErrorCode.TOKEN_EXPIRED.value: "expired", ErrorCode.TOKEN_CONSUMED.value: "consumed",
                    ErrorCode.APP_DISABLED.value: "app_disabled"}
-
-
-def iso(ts: float | None) -> str | None:
-    """Seconds since the epoch as an ISO-8601 UTC string (virtual time in, virtual time out)."""
-    if ts is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def explain_token(raw: str, *, signer: TokenSigner, apps: AppRegistry, store: Store, journal: Journal,
@@ -43,8 +37,17 @@ def explain_token(raw: str, *, signer: TokenSigner, apps: AppRegistry, store: St
     else:
         out.update(_genuine(raw, verified, apps.get(verified.app_key), signer, store, now))
     out["history"] = history(journal, out["fingerprint"], verified.token_id if verified else None)
+    out["timeline"] = token_timeline(journal, fingerprint=out["fingerprint"],
+                                     token_id=verified.token_id if verified else None,
+                                     challenge=_challenge_of(verified),
+                                     expires_at=verified.expires_at if verified else None)
     out["summary"] = _summary(out)
     return out
+
+
+def _challenge_of(token: Token | None) -> str | None:
+    """The public id of the browser challenge a pass token solved (None for minted tokens)."""
+    return "ch_" + token.claims["ch"] if token and token.claims.get("ch") else None
 
 
 def preview(raw: str) -> str:

@@ -97,6 +97,7 @@ def issue_view(rt: Runtime, ex: Exchange) -> Response:
     token, data, reason = issue_server_token(req, app, signer=rt.signer, now=ex.vts,
                                              max_ttl=rt.settings.max_server_token_ttl)
     ex.set_verified_token(data["server_token"], token)
+    ex.detail.update(ttl=data["expires_in"], max_uses=req.max_uses, binding_ip=req.binding_ip)  # for timelines
     ex.reason = reason
     return envelope.ok(data, "success")
 

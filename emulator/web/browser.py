@@ -78,11 +78,12 @@ def challenge_init(rt: Runtime, ex: Exchange) -> Response:
     req = InitRequest.from_fields(json_body(), request.headers.get("Referer"))
     ex.app_key, ex.action = req.app_key or None, req.action
     ex.set_token(req.server_token, rt)
+    ex.detail.update(product=req.product, page=req.referer)  # journaled even when init is refused
     app = find_app(rt.apps, req.app_key)
     ch, data, ex.reason = init_challenge(req, app, signer=rt.signer, codec=rt.codec, store=rt.store,
                                          now=ex.vts, browser_ip=ex.caller_ip)
     ex.action = ch.action
-    ex.detail.update(challenge_id=ch.public_id, product=req.product)
+    ex.detail["challenge_id"] = ch.public_id
     return envelope.ok(data)
 
 
@@ -97,6 +98,7 @@ def challenge_solve(rt: Runtime, ex: Exchange) -> Response:
                              solver_ip=ex.caller_ip, request_key=ex.key, force_kind=_forced_kind())
     ex.reason = result.reason
     ex.set_verified_token(result.data["pass_token"], result.token)
+    ex.detail["token_expires_at"] = result.token.expires_at  # diagnosis: the token's lifetime
     return envelope.ok(result.data)
 
 
@@ -109,6 +111,7 @@ def challenge_offline(rt: Runtime, ex: Exchange) -> Response:
     app = find_app(rt.apps, req.app_key)
     token, data, ex.reason = issue_offline_token(req, app, signer=rt.signer, now=ex.vts, solver_ip=ex.caller_ip)
     ex.set_verified_token(data["pass_token"], token)
+    ex.detail["token_expires_at"] = token.expires_at
     return envelope.ok(data)
 
 

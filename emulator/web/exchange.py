@@ -136,6 +136,8 @@ def _note_token(rt: Runtime, ex: Exchange) -> None:
 
 
 def _record(rt: Runtime, ex: Exchange) -> None:
+    if ex.token_fp is None and ex.endpoint in VALIDATE_ENDPOINTS:
+        _note_token(rt, ex)  # a validate a fault answered still names its token (retries, audits)
     entry = ex.entry()
     if ex.recordable:
         try:
