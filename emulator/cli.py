@@ -10,6 +10,7 @@ import urllib.request
 import click
 
 from . import __version__
+from .cli_diagnose import attach as attach_diagnose
 from .errors import ConfigError, StoreUnavailable
 from .settings import ENV_PREFIX, Settings
 
@@ -199,3 +200,6 @@ def check_profile(profiles: tuple[str, ...]) -> None:
         click.echo(f"{spec}: ok (profile {p.name!r}, {len(p.rules)} rule{'s' if len(p.rules) != 1 else ''}: "
                    f"{', '.join(r.name for r in p.rules)})")
     sys.exit(EXIT_CONFIG if bad else 0)
+
+
+attach_diagnose(main)  # doctor and audit (cli_diagnose.py)

@@ -9,7 +9,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 DEFAULT_TIMEOUT = 10.0
@@ -85,6 +85,21 @@ class EmulatorClient:
         query = {**filters, "timeout": timeout}
         body = self._call("GET", "/requests/wait", query=query, accept=(200, 408), timeout=timeout + self.timeout)
         return body["requests"][0] if body["requests"] else None
+
+    # --- diagnosis ------------------------------------------------------------------
+    def diagnosis(self, app_key: str | None = None, since: float | str | None = None) -> list[dict[str, Any]]:
+        """The journal grouped into findings (challenge_abandoned, duplicate_submit, ...); [] when quiet."""
+        return self._call("GET", "/diagnosis", query={"app_key": app_key, "since": since})["findings"]
+
+    def audit(self, submit: Callable[[str], bool], *, app_key: str = "demo_app", action: str | None = None,
+              degraded: str | None = None, fail_open: bool = False, max_wait: float = 5.0) -> dict[str, Any]:
+        """Drive your app through the audit's cases: `submit(token)` hands a token to it the way its
+        form would and answers whether the user got in. Returns {"cases": [...], "summary": {...}}."""
+        from .audit import AuditOptions, run_audit
+
+        options = AuditOptions(app_key=app_key, action=action, degraded=degraded, fail_open=fail_open,
+                               max_wait=max_wait)
+        return run_audit(self, submit, options)
 
     # --- virtual clock -------------------------------------------------------------
     def clock(self) -> dict[str, Any]:

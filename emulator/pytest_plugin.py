@@ -7,7 +7,7 @@ worker — cleared before each test)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -82,6 +82,15 @@ class EmulatorHandle:
 
     def reset(self, app_key: str | None = None) -> dict[str, Any]:
         return self.client.reset(app_key)
+
+    def diagnosis(self, since: float | str | None = None) -> list[dict[str, Any]]:
+        """Findings for the handle's app (see EmulatorClient.diagnosis)."""
+        return self.client.diagnosis(self.app_key, since)
+
+    def audit(self, submit: Callable[[str], bool], **options: Any) -> dict[str, Any]:
+        """Audit your app through `submit(token) -> accepted` (see EmulatorClient.audit)."""
+        options.setdefault("app_key", self.app_key)
+        return self.client.audit(submit, **options)
 
     def _before_test(self) -> None:
         self.reset(self.app_key if self.scoped_reset else None)
