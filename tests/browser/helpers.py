@@ -4,6 +4,8 @@ template, and waiting for what a page recorded through its callbacks."""
 from __future__ import annotations
 
 import html
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,17 @@ import requests
 from playwright.sync_api import Page
 
 SECRET = "browser-test-secret"
+SCREENSHOT_DIR_ENV = "CAPTCHALA_SCREENSHOT_DIR"  # scripts/readme-screenshots points it at docs/images
+
+
+def screenshot_path(name: str) -> Path:
+    """Where a test saves a screenshot: $CAPTCHALA_SCREENSHOT_DIR, else a temporary directory,
+    so running the tests never changes tracked files."""
+    chosen = os.environ.get(SCREENSHOT_DIR_ENV)
+    folder = Path(chosen) if chosen else Path(tempfile.gettempdir()) / "captchala-emulator-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 CREDENTIALS = {

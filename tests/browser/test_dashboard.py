@@ -1,22 +1,21 @@
 """The dashboard GET /_emulator/ in real Chromium, on a real gunicorn emulator with --admin-token:
 it lists the apps, shows a validation that just happened with its reason, switches the fault
-profile (and the API reflects it), and explains a pasted token. Saves docs/images/dashboard.png."""
+profile (and the API reflects it), and explains a pasted token. Saves its screenshot where
+helpers.screenshot_path says."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.helpers import CREDENTIALS
+from tests.browser.helpers import CREDENTIALS, screenshot_path
 from tests.support.servers import running_emulator
 
 pytestmark = pytest.mark.browser
 ADMIN = "dash-admin"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "dashboard.png"
+SCREENSHOT = screenshot_path("dashboard.png")  # docs/images/ only through scripts/readme-screenshots
 PROFILE = "validate-503"  # a built-in profile whose rule answers /v1/validate with a 503 page
 
 
@@ -102,7 +101,6 @@ def test_the_dashboard_lists_apps_logs_switches_profiles_and_explains(dashboard,
     expect(history).to_contain_text("rejected token_consumed")
     expect(page.get_by_test_id("explanation")).to_contain_text("Claims")
 
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
     # and back to no faults, through the page

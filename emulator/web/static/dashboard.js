@@ -142,6 +142,7 @@
     head.append(el("span", x.state, "state state-" + x.state), document.createTextNode(" " + x.reason));
     head.setAttribute("data-testid", "explanation-state");
     box.append(head);
+    if (window.captchalaTimeline) box.append(window.captchalaTimeline(x.timeline)); // diagnosis.js
     box.append(definitionList([
       ["kind", x.kind], ["signature", x.signature_valid ? "valid" : "invalid"],
       ["app", x.app_key], ["issued", x.issued_at], ["expires", x.expires_at],
