@@ -4,10 +4,13 @@ PUT /_emulator/clock."""
 
 from __future__ import annotations
 
+import random
+import time
+
 import pytest
 from conftest import DEMO
 
-from emulator.domain.diagnosis import RULES
+from emulator.domain.diagnosis import RULES, diagnose
 
 USER = "203.0.113.7"  # the browser's (public) address
 BACKEND = "10.0.0.5"  # the app server calling validate
@@ -204,3 +207,41 @@ def test_bad_filters_are_a_clear_400(client, args):
     response = client.get("/_emulator/diagnosis", query_string=args)
     assert response.status_code == 400
     assert response.json["error"] == "invalid_request" and response.json["message"]
+
+
+def synthetic_journal(n: int) -> list[dict]:
+    """n entries of a busy, unhealthy system (seeded): inits, solves, validates, empty tokens, faults."""
+    rng = random.Random(7)
+    entries = []
+    for i in range(1, n + 1):
+        token = f"t{rng.randrange(max(n // 3, 1))}"
+        entry = {"id": i, "virtual_ts": 1_800_000_000 + i * 0.5, "app_key": "demo_app",
+                 "caller_ip": f"10.0.0.{i % 7}", "outcome": "ok", "status": 200}
+        kind = rng.randrange(5)
+        if kind == 0:
+            entry.update(endpoint="challenge_init", challenge_id=f"ch_{i}")
+        elif kind == 1:
+            entry.update(endpoint="challenge_solve", challenge_id=f"ch_{i - 1}", token_id=token, token_fp=token)
+        elif kind == 2:
+            entry.update(endpoint="validate", token_id=token, token_fp=token, outcome="rejected", code="token_consumed")
+        elif kind == 3:
+            entry.update(endpoint="validate", outcome="rejected", code="empty_token")
+        else:
+            entry.update(endpoint="validate", token_id=token, token_fp=token, outcome="fault", fault="p/r", status=503)
+        entries.append(entry)
+    return entries
+
+
+def test_diagnosis_cost_grows_linearly_with_the_journal():
+    """A bigger --journal-size must not make the dashboard's poll quadratic: 8x the entries may cost
+    at most 24x the time (quadratic would be 64x). Best of three runs, to ride out a busy machine."""
+    def best(n: int) -> float:
+        entries = synthetic_journal(n)
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            diagnose(entries, now=1_900_000_000, lifetime=lambda app_key: 300.0)
+            runs.append(time.perf_counter() - started)
+        return min(runs)
+
+    assert best(4000) / best(500) < 24

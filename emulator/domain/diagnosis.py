@@ -7,6 +7,7 @@ timestamps and `now`."""
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import math
 from collections import defaultdict
@@ -105,11 +106,15 @@ class Hit:
 
 @dataclass
 class Index:
-    """The journal entries, looked up the ways the detectors need."""
+    """The journal entries, looked up the ways the detectors need (each lookup near-linear, so a
+    large --journal-size stays cheap)."""
 
     entries: list[dict[str, Any]]
     by_token: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     solves: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    inits: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))  # by app, by time
+    init_times: dict[str, list[float]] = field(default_factory=dict)
+    following: dict[int, dict[str, Any]] = field(default_factory=dict)  # entry id -> next entry of the same request
 
     def __post_init__(self) -> None:
         for entry in self.entries:
@@ -117,6 +122,17 @@ class Index:
                 self.by_token[entry["token_id"]].append(entry)
             if entry.get("endpoint") in SOLVE_ENDPOINTS and entry.get("challenge_id"):
                 self.solves[entry["challenge_id"]].append(entry)
+            if entry.get("endpoint") == "challenge_init" and not is_failing(entry):
+                self.inits[entry.get("app_key") or ""].append(entry)
+        last: dict[tuple, dict[str, Any]] = {}
+        for entry in self.entries:  # oldest first: link each entry to the next one of the same request
+            key = _request_key(entry)
+            if key in last:
+                self.following[last[key].get("id", 0)] = entry
+            last[key] = entry
+        for app_key, inits in self.inits.items():
+            inits.sort(key=_ts)
+            self.init_times[app_key] = [_ts(i) for i in inits]
 
     def of(self, endpoint: str | tuple[str, ...]) -> Iterator[dict[str, Any]]:
         names = (endpoint,) if isinstance(endpoint, str) else endpoint
@@ -131,6 +147,21 @@ class Index:
 
     def validates(self, token_id: str | None) -> list[dict[str, Any]]:
         return [e for e in self.by_token.get(token_id or "", []) if e.get("endpoint") in VALIDATE_ENDPOINTS]
+
+    def inits_before(self, app_key: str | None, ts: float, window: float) -> list[dict[str, Any]]:
+        """The app's successful inits in [ts - window, ts], oldest first."""
+        inits, times = self.inits.get(app_key or "", []), self.init_times.get(app_key or "", [])
+        return inits[bisect.bisect_left(times, ts - window):bisect.bisect_right(times, ts)]
+
+    def next_same(self, entry: dict[str, Any]) -> dict[str, Any] | None:
+        """The next entry of the same request (endpoint and token, else endpoint, caller and app)."""
+        return self.following.get(entry.get("id", 0))
+
+
+def _request_key(entry: dict[str, Any]) -> tuple:
+    if entry.get("token_fp"):
+        return entry.get("endpoint"), "token", entry["token_fp"]
+    return entry.get("endpoint"), "caller", entry.get("caller_ip"), entry.get("app_key")
 
 
 def journal_entries(journal: Journal) -> list[dict[str, Any]]:
@@ -226,8 +257,7 @@ def _before_token(ix: Index, now: float, lifetime: Lifetime) -> Iterator[Hit]:
     for v in ix.of(VALIDATE_ENDPOINTS):
         if v.get("code") != ErrorCode.EMPTY_TOKEN.value:
             continue
-        pending = [i for i in ix.of("challenge_init") if i.get("app_key") == v.get("app_key") and not is_failing(i)
-                   and 0 <= _ts(v) - _ts(i) <= CHALLENGE_TTL and not _solved_by(ix, i, _ts(v))]
+        pending = [i for i in ix.inits_before(v.get("app_key"), _ts(v), CHALLENGE_TTL) if not _solved_by(ix, i, _ts(v))]
         if pending:
             init = pending[-1]
             note = (f"empty pass_token {round(_ts(v) - _ts(init), 3)} s after challenge init #{init.get('id')} "
@@ -339,13 +369,8 @@ def _faults(ix: Index, now: float, lifetime: Lifetime) -> Iterator[Hit]:
 
 
 def _retried(ix: Index, entry: dict[str, Any]) -> bool:
-    def same(other: dict[str, Any]) -> bool:
-        if entry.get("token_fp"):
-            return other.get("token_fp") == entry["token_fp"]
-        return other.get("caller_ip") == entry.get("caller_ip") and other.get("app_key") == entry.get("app_key")
-
-    return any(o.get("id", 0) > entry.get("id", 0) and o.get("endpoint") == entry.get("endpoint") and same(o)
-               and 0 <= _ts(o) - _ts(entry) <= RETRY_WINDOW_S for o in ix.entries)
+    following = ix.next_same(entry)
+    return following is not None and 0 <= _ts(following) - _ts(entry) <= RETRY_WINDOW_S
 
 
 DETECTORS = (_abandoned, _never_validated, _before_token, _server_token, _expired, _repeats, _credentials,
