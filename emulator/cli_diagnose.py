@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from .client import EmulatorClient
 from .settings import ENV_PREFIX
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -20,8 +21,7 @@ def _env(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
 
-def _client(url: str, admin_token: str | None):
-    from .client import EmulatorClient
+def _client(url: str, admin_token: str | None) -> EmulatorClient:
 
     return EmulatorClient(url, admin_token=admin_token)
 

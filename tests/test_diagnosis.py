@@ -10,7 +10,7 @@ import time
 import pytest
 from conftest import DEMO
 
-from emulator.domain.diagnosis import RULES, diagnose
+from emulator.domain.diagnosis import RULES, diagnose, parse_since
 
 USER = "203.0.113.7"  # the browser's (public) address
 BACKEND = "10.0.0.5"  # the app server calling validate
@@ -74,6 +74,12 @@ def test_a_clean_flow_produces_no_finding(flow, finding_id):
     clean_flow(flow)
     assert finding_id not in flow.findings()
     assert flow.findings() == {}
+
+
+def test_a_long_page_url_is_journaled_shortened(flow, client):
+    flow.init(referer="https://shop.example/" + "x" * 8000)
+    entry = client.get("/_emulator/requests", query_string={"endpoint": "challenge_init"}).json["requests"][-1]
+    assert len(entry["page"]) == 256
 
 
 def test_challenge_abandoned(flow):
@@ -200,6 +206,16 @@ def test_filters_by_app_key_and_since(flow):
     assert flow.findings(since=str(clock["now"] - 1))["submitted_before_token"]["count"] == 1
     assert flow.findings(since=clock["now_iso"])["submitted_before_token"]["count"] == 1
     assert flow.findings()["submitted_before_token"]["count"] == 2
+
+
+def test_since_without_a_zone_is_utc_whatever_the_local_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert parse_since("2026-12-02T10:00:00") == parse_since("2026-12-02T10:00:00Z") == 1796205600.0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 @pytest.mark.parametrize("args", [{"since": "yesterday"}, {"since": "nan"}, {"colour": "red"}])

@@ -13,7 +13,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import ErrorCode, RequestError
@@ -201,7 +201,8 @@ def parse_since(raw: str | None) -> float | None:
         value = float(text)
     except ValueError:
         try:
-            value = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            value = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()  # no zone: UTC
         except ValueError:
             raise RequestError(ErrorCode.INVALID_REQUEST, f"since {text[:40]!r} is neither epoch seconds "
                                                           "nor an ISO-8601 time like 2026-12-02T10:00:00Z") from None

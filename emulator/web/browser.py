@@ -18,7 +18,7 @@ from ..domain.challenges import (
     issue_offline_token,
     solve_challenge,
 )
-from ..domain.tokens import Kind
+from ..domain.tokens import MAX_REFERER, Kind
 from ..runtime import Runtime
 from . import envelope
 from .context import json_body
@@ -78,7 +78,7 @@ def challenge_init(rt: Runtime, ex: Exchange) -> Response:
     req = InitRequest.from_fields(json_body(), request.headers.get("Referer"))
     ex.app_key, ex.action = req.app_key or None, req.action
     ex.set_token(req.server_token, rt)
-    ex.detail.update(product=req.product, page=req.referer)  # journaled even when init is refused
+    ex.detail.update(product=req.product, page=req.referer and req.referer[:MAX_REFERER])  # even if refused
     app = find_app(rt.apps, req.app_key)
     ch, data, ex.reason = init_challenge(req, app, signer=rt.signer, codec=rt.codec, store=rt.store,
                                          now=ex.vts, browser_ip=ex.caller_ip)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from ..domain.clock import iso
-from ..domain.diagnosis import diagnose, journal_entries, parse_since
+from ..domain.diagnosis import Lifetime, diagnose, journal_entries, parse_since
 from ..errors import EmulatorError, ErrorCode, RequestError, StoreUnavailable
 from ..runtime import Runtime
 from .context import runtime
@@ -37,7 +37,7 @@ def diagnosis() -> Response:
                     "app_key": app_key, "since": since})
 
 
-def _lifetime(rt: Runtime):
+def _lifetime(rt: Runtime) -> Lifetime:
     def lifetime(app_key: str | None) -> float:
         app = rt.apps.get(app_key)
         return float(app.pass_token_ttl if app else DEFAULT_TTL)
