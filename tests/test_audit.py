@@ -104,6 +104,18 @@ def test_the_audit_restores_the_profile_and_clock_it_found(emulator, targets):
         emulator.set_clock(0)
 
 
+def test_a_watched_profile_file_is_restored_by_its_path(emulator, targets, tmp_path):
+    chaos = tmp_path / "chaos.yaml"
+    chaos.write_text("name: chaos\nrules:\n  - {name: slow, match: {endpoint: loader}, effect: {latency_ms: 1}}\n")
+    emulator.use_profile(str(chaos))
+    try:
+        run_audit(emulator, targets["correct"], OPTIONS)
+        after = emulator.profile()
+        assert (after["name"], after["active"], after["watching"]) == ("chaos", True, str(chaos))
+    finally:
+        emulator.clear_profile()
+
+
 def test_python_entry_points(emulator, targets):
     report = emulator.audit(targets["correct"], action="login", degraded="reject", max_wait=MAX_WAIT)
     assert verdicts(report) == ALL_PASS

@@ -10,7 +10,9 @@ import time
 import pytest
 from conftest import DEMO
 
+from emulator.app import create_app
 from emulator.domain.diagnosis import RULES, diagnose, parse_since
+from emulator.settings import Settings
 
 USER = "203.0.113.7"  # the browser's (public) address
 BACKEND = "10.0.0.5"  # the app server calling validate
@@ -261,3 +263,11 @@ def test_diagnosis_cost_grows_linearly_with_the_journal():
         return min(runs)
 
     assert best(4000) / best(500) < 24
+
+
+def test_the_admin_token_guards_the_diagnosis(tmp_path):
+    app = create_app(Settings(store=f"sqlite:///{tmp_path / 'guarded.db'}", secret="s", quiet=True, admin_token="t"))
+    client = app.test_client()
+    assert client.get("/_emulator/diagnosis").status_code == 401
+    answer = client.get("/_emulator/diagnosis", headers={"Authorization": "Bearer t"})
+    assert answer.status_code == 200 and answer.json["findings"] == []

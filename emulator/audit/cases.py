@@ -290,7 +290,10 @@ def _client_ip_forwarded(audit: Audit) -> CaseResult:
 
 
 def _restore(emulator: Any, profile: dict[str, Any], offset: float) -> None:
-    if profile.get("active") and profile.get("profile"):
+    """Put back the profile (a watched file by its path, so the watch resumes) and the clock offset."""
+    if profile.get("active") and profile.get("watching"):
+        emulator.use_profile(profile["watching"])
+    elif profile.get("active") and profile.get("profile"):
         emulator.use_profile(profile["profile"])
     else:
         emulator.clear_profile()
