@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from emulator.app import create_app
 from emulator.audit import CASE_IDS, AuditOptions, run_audit
+from emulator.audit.cases import forge
 from emulator.audit.driver import HttpTarget
 from emulator.cli import main
 from emulator.client import EmulatorClient
@@ -23,7 +24,7 @@ from emulator.server import ThreadServer
 from emulator.settings import Settings
 from tests.audit_apps import KINDS, make_app
 
-MAX_WAIT = 3.0  # the apps give validate 1 s, so they answer well within this while the API hangs
+MAX_WAIT = 6.0  # the apps give validate 3 s, so they answer well within this while the API hangs
 OPTIONS = AuditOptions(action="login", degraded="reject", max_wait=MAX_WAIT)
 ALL_PASS = dict.fromkeys(CASE_IDS, "pass")
 OUTAGE_CASES = ("api_503_fail_closed", "api_timeout_fail_closed", "api_malformed_fail_closed")
@@ -83,7 +84,7 @@ def test_a_declared_fail_open_policy_flips_the_three_api_down_cases(emulator, ta
 def test_without_declarations_wrong_action_is_skipped_and_the_client_ip_is_checked(emulator):
     def proxying_app(token: str) -> bool:  # validates correctly, but sends its own address as client_ip
         r = requests.post(emulator.url + "/v1/validate", json={"pass_token": token, "client_ip": "10.0.0.8"},
-                          headers={"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"}, timeout=1)
+                          headers={"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"}, timeout=3)
         return r.status_code == 200 and r.json()["data"].get("valid") is True
 
     report = run_audit(emulator, proxying_app, AuditOptions(max_wait=MAX_WAIT))
@@ -165,3 +166,12 @@ def test_cli_unreachable_emulator_is_a_clear_exit_2():
     result = CliRunner().invoke(main, ["audit", "--url", "http://127.0.0.1:9", "--target", "http://127.0.0.1:9/x",
                                        "--token-field", "t", "--accept-status", "200"])
     assert result.exit_code == 2 and "cannot talk to the emulator" in result.output
+
+
+def test_a_forged_token_never_validates(emulator):
+    """forge() must change the signature itself: 200 fresh tokens, none of the forgeries accepted."""
+    for _ in range(200):
+        forged = forge(emulator.mint(app_key="demo_app"))
+        answer = requests.post(emulator.url + "/v1/validate", json={"pass_token": forged, "keep_token": True},
+                               headers={"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"}, timeout=5)
+        assert answer.json()["data"]["valid"] is False

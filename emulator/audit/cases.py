@@ -152,8 +152,11 @@ def forged_token_rejected(audit: Audit) -> CaseResult:
 
 
 def forge(token: str) -> str:
-    """The same token with its signature's last character changed (still looks like a pt_ token)."""
-    return token[:-1] + ("A" if token[-1] != "A" else "B")
+    """The same token with the first character of its signature changed (still looks like a pt_
+    token). Not the last character: in base64 its low bits are padding, so some edits decode to
+    the very same signature."""
+    at = token.rindex(".") + 1
+    return token[:at] + ("A" if token[at] != "A" else "B") + token[at + 1:]
 
 
 def other_app_token_rejected(audit: Audit) -> CaseResult:
