@@ -58,7 +58,12 @@ def test_diagnosis_panel_charts_and_timeline(page, emulator):
     expect(last).to_contain_text(re.compile(r"\+40\d(\.\d+)? s \(slow\)"))  # 400 s of virtual time, plus real
     expect(last).to_contain_text("rejected token_expired")
     expect(stages.nth(1)).to_have_class("stage")
-    findings.locator('[data-finding-id="token_expired_before_validation"] summary').click()
+    opened = findings.locator('[data-finding-id="token_expired_before_validation"]')
+    opened.locator("summary").click()
+    refreshes = int(findings.get_attribute("data-refreshes"))
+    expect(findings).to_have_attribute("data-refreshes", str(refreshes + 1))  # the panel polled again...
+    expect(opened).to_have_attribute("open", "")  # ...and what the reader opened is still open
+    expect(opened).to_contain_text("refresh the challenge before submit")
     page.screenshot(path=str(screenshot_path("diagnosis.png")), full_page=True)
     requests.put(url + "/_emulator/clock", json={"offset": 0}, timeout=10).raise_for_status()
 

@@ -39,6 +39,8 @@
   // --- diagnosis -----------------------------------------------------------------------
   function renderFindings(findings) {
     const list = $("diagnosis-list");
+    const open = new Set(Array.from(list.querySelectorAll("details[open]")).map((d) => d.dataset.findingId));
+    list.dataset.refreshes = String(Number(list.dataset.refreshes || 0) + 1); // tests wait on it
     list.replaceChildren();
     $("diagnosis-count").textContent = findings.length ? findings.length + " finding(s)" : "";
     if (!findings.length) {
@@ -48,6 +50,7 @@
     findings.forEach((f) => {
       const box = el("details", undefined, "finding");
       box.dataset.findingId = f.id;
+      box.open = open.has(f.id); // a finding the reader opened stays open across refreshes
       box.setAttribute("data-testid", "finding");
       const summary = el("summary");
       summary.append(el("code", f.id), el("span", " \u00d7" + f.count, "count"), el("span", " " + f.title));
