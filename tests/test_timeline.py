@@ -58,3 +58,17 @@ def test_a_forged_token_has_the_requests_that_carried_it(client):
     timeline = explain(client, "pt_garbage")["timeline"]
     stages = [(s["stage"], s["outcome"], s["failing"]) for s in timeline]
     assert stages == [("validate", "rejected invalid_token", True)]
+
+
+def test_a_server_tokens_timeline_shows_its_issue_and_every_init_it_served(client):
+    flow = Flow(client)
+    sct = client.post("/v1/server/challenge/issue", json={"action": "login", "ttl": 60, "max_uses": 1},
+                      headers=SCT_APP).json["data"]["server_token"]
+    flow.wait(2)
+    assert flow.init("server_token_app", server_token=sct)["code"] == 0
+    flow.wait(3)
+    assert flow.init("server_token_app", server_token=sct)["data"]["error"] == "server_token_exhausted"
+    timeline = explain(client, sct)["timeline"]
+    assert [(s["stage"], s["since_previous_s"], s["failing"]) for s in timeline] == [
+        ("server_token_issued", None, False), ("challenge_init", 2.0, False), ("challenge_init", 3.0, True)]
+    assert timeline[-1]["outcome"] == "rejected server_token_exhausted"
