@@ -1,128 +1,20 @@
 """The audit's cases: each drives the application under test through `submit(token) -> accepted`
-and compares what it did with what a correct integration does.
-
-Tokens come from the emulator's control plane; outages are inline fault profiles; expiry is the
-virtual clock. The audit restores the profile and clock it found."""
+and compares what it did with what a correct integration does. Tokens come from the emulator's
+control plane, outages are inline fault profiles, and expiry is the virtual clock."""
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-Submit = Callable[[str], bool]  # hand the token to the app the way its form would; True if it let the user in
-USER_IP = "203.0.113.7"  # the "user" every audit token is solved from (TEST-NET-3, never a real client)
-VALIDATES = ["validate", "backup_validate"]
+from .model import CASE_TIMEOUT_S, VALIDATES, Audit, CaseResult, Outcome, timed_submit
+
 OUTAGES = {  # case id -> the fault effect that breaks both validate endpoints
     "api_503_fail_closed": {"status": 503, "body": "html"},
     "api_timeout_fail_closed": None,  # a hang, sized from max_wait at run time
     "api_malformed_fail_closed": {"connection": "malformed_json"},
 }
-CASE_TIMEOUT_S = 30.0  # an app that does not answer a normal case within this fails the case
-
-
-@dataclass(frozen=True)
-class AuditOptions:
-    app_key: str = "demo_app"
-    action: str | None = None
-    degraded: str | None = None  # "accept" | "reject" | None (undeclared)
-    fail_open: bool = False
-    max_wait: float = 5.0
-    user_ip: str = USER_IP
-
-    def __post_init__(self) -> None:
-        if self.degraded not in (None, "accept", "reject"):
-            raise ValueError("degraded must be 'accept', 'reject' or None")
-        if not 0 < self.max_wait <= 600:
-            raise ValueError("max_wait must be between 0 and 600 seconds")
-
-
-@dataclass
-class CaseResult:
-    id: str
-    verdict: str  # pass | fail | warn | skip
-    expected: str
-    observed: str
-    fix: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "verdict": self.verdict, "expected": self.expected, "observed": self.observed,
-                "fix": self.fix}
-
-
-@dataclass
-class Outcome:
-    """One submit: did the app answer in time, and did it let the user in."""
-
-    answered: bool
-    accepted: bool = False
-    seconds: float = 0.0
-    error: str | None = None
-
-    def words(self) -> str:
-        if self.error:
-            return f"submit failed: {self.error}"
-        if not self.answered:
-            return f"no answer within {self.seconds:g} s"
-        return "accepted" if self.accepted else "rejected"
-
-
-@dataclass
-class Audit:
-    emulator: Any  # an EmulatorClient (or anything with its methods)
-    submit: Submit
-    options: AuditOptions
-    results: list[CaseResult] = field(default_factory=list)
-    accepted_tokens: list[tuple[str, str]] = field(default_factory=list)  # (case id, token) the app accepted
-
-    def run(self) -> dict[str, Any]:
-        profile, offset = self.emulator.profile(), self.emulator.clock()["offset"]
-        try:
-            for case in CASES:
-                self.results.append(case(self))
-            self.results.append(_validated_server_side(self))
-            self.results.append(_client_ip_forwarded(self))
-        finally:
-            _restore(self.emulator, profile, offset)
-        return report(self.results, self.options)
-
-    # --- helpers the cases share -------------------------------------------------------
-    def mint(self, **claims: Any) -> str:
-        claims.setdefault("app_key", self.options.app_key)
-        claims.setdefault("action", self.options.action or "default")
-        claims.setdefault("client_ip", self.options.user_ip)
-        return self.emulator.mint(**claims)
-
-    def send(self, case_id: str, token: str, limit: float = CASE_TIMEOUT_S) -> Outcome:
-        outcome = timed_submit(self.submit, token, limit)
-        if outcome.accepted and token:
-            self.accepted_tokens.append((case_id, token))
-        return outcome
-
-
-def timed_submit(submit: Submit, token: str, limit: float) -> Outcome:
-    """Run `submit` in a thread and wait at most `limit` seconds (a hung app cannot hang the audit)."""
-    box: dict[str, Any] = {}
-
-    def call() -> None:
-        try:
-            box["accepted"] = bool(submit(token))
-        except Exception as exc:  # noqa: BLE001 - any failure of the app's submit is a finding
-            box["error"] = f"{type(exc).__name__}: {exc}"[:200]
-
-    started = time.monotonic()
-    worker = threading.Thread(target=call, name="captchala-audit-submit", daemon=True)
-    worker.start()
-    worker.join(limit)
-    seconds = round(time.monotonic() - started, 3)
-    if worker.is_alive():
-        return Outcome(False, seconds=limit)
-    if "error" in box:
-        return Outcome(True, error=box["error"], seconds=seconds)
-    return Outcome(True, box["accepted"], seconds)
-
 
 def _verdict(case_id: str, ok: bool, expected: str, observed: str, fix: str) -> CaseResult:
     return CaseResult(case_id, "pass" if ok else "fail", expected, observed, "" if ok else fix)
@@ -262,7 +154,7 @@ def _outage(case_id: str) -> Callable[[Audit], CaseResult]:
     return run
 
 
-def _validated_server_side(audit: Audit) -> CaseResult:
+def validated_server_side(audit: Audit) -> CaseResult:
     tokens = [(case, t) for case, t in audit.accepted_tokens if case not in OUTAGES]
     if not tokens:
         return CaseResult("validated_server_side", "skip", "a validate per accepted token", "no token was accepted")
@@ -277,7 +169,7 @@ def _validates(audit: Audit, token: str) -> list[dict[str, Any]]:
     return [e for e in audit.emulator.requests(token=token, limit=1000) if e.get("endpoint") in VALIDATES]
 
 
-def _client_ip_forwarded(audit: Audit) -> CaseResult:
+def client_ip_forwarded(audit: Audit) -> CaseResult:
     tokens = [t for case, t in audit.accepted_tokens if case == "valid_token_accepted"]
     sent = [e.get("client_ip") for t in tokens for e in _validates(audit, t)]
     expected = f"client_ip {audit.options.user_ip} (the user's address, from X-Forwarded-For)"
@@ -292,36 +184,11 @@ def _client_ip_forwarded(audit: Audit) -> CaseResult:
     return CaseResult("client_ip_forwarded", "pass", expected, f"client_ip {audit.options.user_ip}")
 
 
-def _restore(emulator: Any, profile: dict[str, Any], offset: float) -> None:
-    """Put back the profile (a watched file by its path, so the watch resumes) and the clock offset."""
-    if profile.get("active") and profile.get("watching"):
-        emulator.use_profile(profile["watching"])
-    elif profile.get("active") and profile.get("profile"):
-        emulator.use_profile(profile["profile"])
-    else:
-        emulator.clear_profile()
-    emulator.set_clock(offset)
-
-
-def report(results: list[CaseResult], options: AuditOptions) -> dict[str, Any]:
-    counts = {v: sum(r.verdict == v for r in results) for v in ("pass", "fail", "warn", "skip")}
-    policy = "fail-open (declared with --fail-open)" if options.fail_open else "fail-closed"
-    return {"cases": [r.to_dict() for r in results],
-            "summary": {"total": len(results), "passed": counts["pass"], "failed": counts["fail"],
-                        "warned": counts["warn"], "skipped": counts["skip"], "ok": counts["fail"] == 0,
-                        "api_down_policy": policy, "degraded_policy": options.degraded or "undeclared",
-                        "app_key": options.app_key, "action": options.action, "max_wait_s": options.max_wait}}
-
-
 CASES: tuple[Callable[[Audit], CaseResult], ...] = (
     valid_token_accepted, empty_token_rejected, forged_token_rejected, other_app_token_rejected,
     expired_token_rejected, reused_token_rejected, double_submit_single_accept, wrong_action_rejected,
     degraded_token_policy, _outage("api_503_fail_closed"), _outage("api_timeout_fail_closed"),
     _outage("api_malformed_fail_closed"),
 )
-CASE_IDS = tuple(c.__name__ for c in CASES) + ("validated_server_side", "client_ip_forwarded")
-
-
-def run_audit(emulator: Any, submit: Submit, options: AuditOptions | None = None) -> dict[str, Any]:
-    """Run every case against the app behind `submit`; returns {"cases": [...], "summary": {...}}."""
-    return Audit(emulator, submit, options or AuditOptions()).run()
+CHECKS: tuple[Callable[[Audit], CaseResult], ...] = (validated_server_side, client_ip_forwarded)  # after the cases
+CASE_IDS = tuple(c.__name__ for c in (*CASES, *CHECKS))

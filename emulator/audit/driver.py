@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .cases import USER_IP
+from .model import USER_IP
 
 
 @dataclass(frozen=True)
