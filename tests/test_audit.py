@@ -123,6 +123,7 @@ def test_python_entry_points(emulator, targets):
     handle = EmulatorHandle(emulator)
     report = handle.audit(targets["skip_validation"], action="login", degraded="reject", max_wait=MAX_WAIT)
     assert verdicts(report) == EXPECTED["skip_validation"]
+    assert "duplicate_submit" in {f["id"] for f in handle.diagnosis()}  # the audit's double submit, read back
 
 
 def cli(emulator, target: HttpTarget, *extra: str):
