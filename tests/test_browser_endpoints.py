@@ -12,6 +12,7 @@ from flask import g
 
 from emulator.app import create_app
 from emulator.domain.challenges import CHALLENGE_TTL
+from emulator.domain.journal import JournalQuery
 from emulator.domain.tokens import Kind, TokenSigner
 from emulator.runtime import build_runtime
 from emulator.settings import Settings
@@ -51,7 +52,7 @@ def test_scripts_are_served_cross_origin_and_revalidated(client, path, mimetype,
 def test_scripts_are_journaled_under_their_contract_names(client, runtime):
     for path in ("/captchala-loader.js", "/captchala.js", "/captchala.css"):
         client.get(path)
-    entries = runtime.journal.query()
+    entries = runtime.journal.query(JournalQuery())
     assert [e["endpoint"] for e in entries] == ["loader", "sdk", "sdk"]
 
 
@@ -65,7 +66,7 @@ def test_preflight_allows_any_origin(client, runtime, path):
     assert "POST" in response.headers["Access-Control-Allow-Methods"]
     assert response.headers["Access-Control-Allow-Headers"] == "content-type"
     assert response.headers["Access-Control-Allow-Private-Network"] == "true"
-    assert runtime.journal.query() == []  # preflights are not API calls
+    assert runtime.journal.query(JournalQuery()) == []  # preflights are not API calls
 
 
 # --- init and solve ----------------------------------------------------------------------
@@ -84,7 +85,7 @@ def test_init_solve_validate_round_trip(client, runtime, validate, fake_time):
     answer = validate(result["pass_token"])["data"]
     assert answer["valid"] is True and answer["challenge_id"] == result["challenge_id"]
     assert answer["captcha_args"]["referer"] == PAGE and answer["captcha_args"]["user_ip"] == "127.0.0.1"
-    entries = {e["endpoint"]: e for e in runtime.journal.query()}
+    entries = {e["endpoint"]: e for e in runtime.journal.query(JournalQuery())}
     assert entries["challenge_init"]["app_key"] == "demo_app"
     assert entries["challenge_solve"]["token_kind"] == "pass"
     assert entries["challenge_solve"]["challenge_id"] == result["challenge_id"]
@@ -102,7 +103,7 @@ def test_challenge_errors_reach_the_widget_as_envelopes(client, runtime):
     assert body.status_code == 200
     assert body.json == {"code": 400, "msg": "a server token is required", "error": "server_token_required",
                          "data": {"error": "server_token_required"}}
-    entry = runtime.journal.query(endpoint="challenge_init")[-1]
+    entry = runtime.journal.query(JournalQuery(endpoint="challenge_init"))[-1]
     assert entry["outcome"] == "rejected" and entry["code"] == "server_token_required"
 
 

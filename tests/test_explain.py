@@ -6,6 +6,7 @@ import pytest
 from conftest import DEMO
 
 from emulator.domain.explain import describe_entry, explain_token, iso, preview
+from emulator.domain.journal import JournalQuery
 from emulator.domain.tokens import TokenSigner
 
 
@@ -49,7 +50,7 @@ def test_expired_says_by_how_long(mint, explain, fake_time):
 def test_consumed_says_when_by_which_request_and_from_where(mint, explain, client, runtime):
     token = mint()
     client.post("/v1/validate", json={"pass_token": token}, headers=DEMO, environ_base={"REMOTE_ADDR": "10.0.0.5"})
-    consumer = runtime.journal.query(endpoint="validate")[-1]
+    consumer = runtime.journal.query(JournalQuery(endpoint="validate"))[-1]
     x = explain(token)
     assert x["state"] == "consumed"
     hhmmss = iso(consumer["virtual_ts"])[11:19]

@@ -27,7 +27,7 @@ def test_janitor_purges_expired_rows_at_most_once_per_interval(runtime, fake_tim
     store.consume("live", scope="demo_app", expires_at=now + 60, record={})
     janitor = Janitor(store, runtime.clock, interval_s=30)
     assert janitor.maybe_purge() == 1
-    store.consume("old2", scope="demo_app", expires_at=now - 60, record={})
+    store.consume("old2", scope="demo_app", expires_at=now - 30, record={})  # after the horizon (now - 60)
     assert janitor.maybe_purge() == 0  # within the interval: no work on the hot path
     fake_time.advance(31)
     assert janitor.maybe_purge() == 1

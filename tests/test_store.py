@@ -7,7 +7,7 @@ import multiprocessing
 import pytest
 
 from emulator.store import open_store
-from emulator.store.base import Store
+from emulator.store.base import Expired, JournalQuery, Store
 
 BACKENDS = ["memory", "sqlite", "redis"]
 
@@ -73,9 +73,10 @@ class TestStoreContract:
         store.reset("app_a")
         assert store.consumed("t-a") is None and store.consumed("t-b") == {}
         assert store.counter("ca") == 0 and store.counter("global") == 1
-        assert [e["id"] for e in store.journal_query()] == [2]
+        assert [e["id"] for e in store.journal_query(JournalQuery())] == [2]
         store.reset()
-        assert store.consumed("t-b") is None and store.counter("global") == 0 and store.journal_query() == []
+        assert store.consumed("t-b") is None and store.counter("global") == 0
+        assert store.journal_query(JournalQuery()) == []
 
     def test_reset_keeps_kv(self, store):
         store.set("signing_secret", "s")
@@ -95,14 +96,15 @@ class TestStoreContract:
         for i in range(1, 151):
             assert store.journal_append({"endpoint": "validate" if i % 2 else "issue", "app_key": "a",
                                          "token_fp": f"fp{i % 3}", "request_key": f"k{i}"}, capacity=100) == i
-        everything = store.journal_query(limit=1000)
-        assert 100 <= len(everything) <= 150  # trimmed in batches, never unbounded
-        assert everything[-1]["id"] == 150
-        assert [e["id"] for e in store.journal_query(after_id=145, limit=10)] == [146, 147, 148, 149, 150]
-        assert all(e["endpoint"] == "issue" for e in store.journal_query(endpoint="issue"))
-        assert [e["id"] for e in store.journal_query(after_id=140, token_fp="fp0")] == [141, 144, 147, 150]
-        assert [e["id"] for e in store.journal_query(limit=2)] == [149, 150]
-        assert [e["id"] for e in store.journal_query(request_key="k140")] == [140]
+        everything = store.journal_query(JournalQuery(limit=1000))
+        assert [e["id"] for e in everything] == list(range(51, 151))  # exactly the newest `capacity`
+        assert store.stats()["journal"] == 100 and store.journal_latest_id() == 150
+        assert [e["id"] for e in store.journal_query(JournalQuery(after_id=145, limit=10))] == [146, 147, 148, 149, 150]
+        assert all(e["endpoint"] == "issue" for e in store.journal_query(JournalQuery(endpoint="issue")))
+        fp0 = store.journal_query(JournalQuery(after_id=140, token_fp="fp0"))
+        assert [e["id"] for e in fp0] == [141, 144, 147, 150]
+        assert [e["id"] for e in store.journal_query(JournalQuery(limit=2))] == [149, 150]
+        assert [e["id"] for e in store.journal_query(JournalQuery(request_key="k140"))] == [140]
 
     def test_journal_ids_grow_after_a_scoped_reset_and_restart_after_a_full_one(self, store):
         store.journal_append({"app_key": "a"}, capacity=10)
@@ -121,8 +123,42 @@ class TestStoreContract:
         with ThreadPoolExecutor(32) as pool:
             ids = list(pool.map(append, range(640)))
         assert sorted(ids) == list(range(1, 641))
-        stored = {e["request_key"]: e["id"] for e in store.journal_query(limit=1000)}
+        stored = {e["request_key"]: e["id"] for e in store.journal_query(JournalQuery(limit=1000))}
         assert stored == {f"k{n}": i for n, i in enumerate(ids)}
+
+    def test_set_many_writes_and_deletes_together(self, store):
+        store.set("gone", "x")
+        store.set_many({"a": "1", "b": "2", "gone": None})
+        assert (store.get("a"), store.get("b"), store.get("gone")) == ("1", "2", None)
+
+    def test_uses_are_counted_scoped_and_purged(self, store):
+        assert [store.use("u", scope="app", expires_at=300.0) for _ in range(3)] == [1, 2, 3]
+        assert store.uses("u") == 3 and store.uses("other") == 0
+        store.reset("app")
+        assert store.uses("u") == 0
+        store.use("u", scope="app", expires_at=300.0)
+        assert store.purge(400.0) == 1 and store.uses("u") == 0
+
+    def test_purge_raises_a_horizon_that_refuses_every_purged_expiry(self, store):
+        assert store.consume("old", scope="", expires_at=100.0, record={"first": True}) is None
+        store.use("sct-old", scope="", expires_at=150.0)
+        store.consume("live", scope="", expires_at=500.0, record={})
+        store.incr("window", expires_at=190.0)  # plain counters raise no horizon
+        assert store.purge(200.0) == 3
+        assert store.horizon() == 150.0
+        for expiry in (100.0, 150.0):  # whatever clock the caller has, these never count again
+            assert store.consume("old", scope="", expires_at=expiry, record={}) == Expired(150.0)
+            assert store.consumed("old", expires_at=expiry) == Expired(150.0)
+            assert store.use("sct-old", scope="", expires_at=expiry) == Expired(150.0)
+        assert store.consumed("never-used", expires_at=160.0) is None  # after the horizon: untouched
+        assert store.consume("fresh", scope="", expires_at=150.5, record={}) is None
+        assert store.consumed("live", expires_at=500.0) == {}
+        store.purge(120.0)  # a purge with an earlier clock never lowers the horizon
+        store.reset("some_app")  # nor does a scoped reset
+        assert store.horizon() == 150.0
+        store.reset()  # a full reset forgets every use, so it drops the horizon too
+        assert store.horizon() == float("-inf")
+        assert store.consume("old", scope="", expires_at=100.0, record={}) is None
 
     def test_ping(self, store):
         store.ping()

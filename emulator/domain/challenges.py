@@ -9,11 +9,11 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from ..errors import ChallengeError, ErrorCode, RequestError
-from ..store.base import Store
+from ..store.base import Expired, Store
 from .apps import App, AppRegistry
+from .journal import consumer_number
 from .server_tokens import MAX_ACTION_LENGTH, redeem_server_token
 from .tokens import MAX_REFERER, Kind, Token, TokenSigner, new_id
-from .validation import consumer_number
 
 CHALLENGE_TTL = 120  # emulator choice: how long a widget may sit before solving (s)
 PRODUCTS = ("popup", "float", "embed", "bind")
@@ -204,6 +204,9 @@ def solve_challenge(ch: Challenge, app: App, *, referer: str | None, signer: Tok
         raise ChallengeError(ErrorCode.CHALLENGE_EXPIRED, f"app {app.app_key}'s widget never solves")
     record = {"at": now, "request_key": request_key, "caller_ip": solver_ip}
     earlier = store.consume("challenge:" + ch.id, scope=app.app_key, expires_at=ch.expires_at, record=record)
+    if isinstance(earlier, Expired):
+        raise ChallengeError(ErrorCode.CHALLENGE_EXPIRED, f"challenge {ch.public_id} expired at or before the store's "
+                                                          "purge horizon (never solvable again, whatever the clock)")
     if earlier is not None:
         number = consumer_number(store, earlier)
         raise ChallengeError(ErrorCode.CHALLENGE_EXPIRED, f"challenge {ch.public_id} was already solved"

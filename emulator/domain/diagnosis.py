@@ -20,7 +20,7 @@ from ..errors import ErrorCode, RequestError
 from .challenges import CHALLENGE_TTL
 from .clock import iso
 from .findings import RULES, RULES_BY_ID, Rule
-from .journal import VALIDATE_ENDPOINTS, Journal
+from .journal import VALIDATE_ENDPOINTS, Journal, JournalQuery
 from .timeline import SOLVE_ENDPOINTS, is_failing
 
 DUPLICATE_WINDOW_S = 2.0  # a second validate of one token this soon, from the same caller, is a double submit
@@ -103,7 +103,7 @@ def _request_key(entry: dict[str, Any]) -> tuple:
 
 def journal_entries(journal: Journal) -> list[dict[str, Any]]:
     """The whole bounded journal, oldest first (the one place diagnosis reads it)."""
-    return journal.query(limit=journal.capacity)
+    return journal.query(JournalQuery(limit=journal.capacity))
 
 
 def diagnose(entries: list[dict[str, Any]], *, now: float, lifetime: Lifetime, app_key: str | None = None,

@@ -11,7 +11,8 @@ from ..errors import ErrorCode, TokenRejected
 from ..store.base import Store
 from .apps import App, AppRegistry
 from .clock import iso
-from .journal import VALIDATE_ENDPOINTS, Journal, token_fingerprint
+from .journal import VALIDATE_ENDPOINTS, Journal, JournalQuery, token_fingerprint
+from .server_tokens import use_key
 from .timeline import token_timeline
 from .tokens import Kind, Token, TokenSigner, readable_claims
 from .validation import ValidateRequest, validate
@@ -141,7 +142,7 @@ def _state_reason(state: str, token: Token, home: dict[str, Any]) -> str:
 
 
 def _server_token(raw: str, token: Token, app: App, signer: TokenSigner, store: Store, now: float) -> dict[str, Any]:
-    uses = store.counter(f"sct:{token.token_id}")
+    uses = store.uses(use_key(token.token_id))
     max_uses = int(token.claims.get("max", 1))
     details = {"uses": uses, "max_uses": max_uses, "binding_ip": token.claims.get("bip")}
     wrong_kind = (f"a server token (sct_) for app {app.app_key}: it belongs in the browser SDK's serverToken "
@@ -163,9 +164,9 @@ def history(journal: Journal, fingerprint: str | None, token_id: str | None) -> 
     """Every journaled request that carried this token (or, for a genuine token, its id), oldest first."""
     if not fingerprint:
         return []
-    rows = {e["id"]: e for e in journal.query(token_fp=fingerprint, limit=journal.capacity)}
+    rows = {e["id"]: e for e in journal.query(JournalQuery(token_fp=fingerprint, limit=journal.capacity))}
     if token_id:
-        rows.update((e["id"], e) for e in journal.query(token_id=token_id, limit=journal.capacity))
+        rows.update((e["id"], e) for e in journal.query(JournalQuery(token_id=token_id, limit=journal.capacity)))
     return [_history_item(rows[i], fingerprint) for i in sorted(rows)]
 
 

@@ -13,8 +13,9 @@ GRACE_S = 5.0
 class Janitor:
     """Runs `store.purge` at most once per `interval_s` of real time per process.
 
-    Rows are purged against the earlier of real and virtual time, so moving the virtual
-    clock back can never resurrect a consumed token that was purged too early."""
+    Rows are purged against the earlier of real and virtual time, minus a grace. Whatever
+    clock the purge used, the store first raises its purge horizon over the rows it drops
+    and refuses any single use at or before it, so no clock can resurrect a purged row."""
 
     def __init__(self, store: Store, clock: Clock, interval_s: float = 30.0):
         self._store, self._clock, self._interval = store, clock, interval_s

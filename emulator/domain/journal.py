@@ -1,4 +1,7 @@
-"""The bounded request journal, kept in the shared store so every worker sees every entry."""
+"""The bounded request journal, kept in the shared store so every worker sees every entry.
+
+The only module that reads or writes the store's journal: everything else goes through
+`Journal` (or `consumer_number`), with `JournalQuery` as the one filter type."""
 
 from __future__ import annotations
 
@@ -6,10 +9,12 @@ import hashlib
 import secrets
 from typing import Any
 
-from ..store.base import JOURNAL_SEQ, Store
+from ..store.base import JournalBackend, JournalQuery, Record
 
-SEQ_KEY = JOURNAL_SEQ
 VALIDATE_ENDPOINTS = ("validate", "backup_validate")  # journal endpoint names of the two validates
+
+__all__ = ["Journal", "JournalQuery", "VALIDATE_ENDPOINTS", "consumer_number", "new_request_key",
+           "token_fingerprint"]
 
 
 def new_request_key() -> str:
@@ -25,16 +30,27 @@ def token_fingerprint(token: str | None) -> str | None:
 
 
 class Journal:
-    def __init__(self, store: Store, capacity: int):
+    def __init__(self, store: JournalBackend, capacity: int) -> None:
         self.store = store
         self.capacity = capacity
 
-    def record(self, entry: dict[str, Any]) -> int:
+    def record(self, entry: Record) -> int:
         """Append an entry; returns the number the journal gave it (one store write)."""
         return self.store.journal_append(entry, capacity=self.capacity)
 
+    def query(self, query: JournalQuery) -> list[Record]:
+        return self.store.journal_query(query)
 
-    def query(self, *, token: str | None = None, **filters) -> list[dict[str, Any]]:
-        if token:
-            filters["token_fp"] = token_fingerprint(token)
-        return self.store.journal_query(**filters)
+    def latest_id(self) -> int:
+        """The last number given out: pollers pass it back as `after` (smaller = reset)."""
+        return self.store.journal_latest_id()
+
+
+def consumer_number(store: JournalBackend, record: dict[str, Any]) -> int | None:
+    """The journal number of the request that consumed a token (looked up only on this
+    failure path, so a success costs no extra write to know its own number)."""
+    if record.get("request_id"):  # records written before request keys existed
+        return int(record["request_id"])
+    key = record.get("request_key")
+    rows = store.journal_query(JournalQuery(request_key=key, limit=1)) if key else []
+    return int(rows[0]["id"]) if rows else None

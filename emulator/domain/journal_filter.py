@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import ErrorCode, RequestError
-from .journal import Journal, token_fingerprint
+from .journal import Journal, JournalQuery, token_fingerprint
 
 DEFAULT_LIMIT = 100
 DEFAULT_WAIT_S = 10.0
@@ -58,9 +58,9 @@ def find(journal: Journal, f: JournalFilter) -> list[dict[str, Any]]:
     journal (the store indexes only endpoint, app and token)."""
     post = [(key, value) for key, value in (("outcome", f.outcome), ("code", f.code)) if value]
     limit = journal.capacity if post else f.limit
-    rows = journal.store.journal_query(after_id=f.after, endpoint=f.endpoint, app_key=f.app_key,
-                                       token_fp=token_fingerprint(f.token) if f.token else None,
-                                       token_id=f.token_id, limit=limit)
+    rows = journal.query(JournalQuery(after_id=f.after, endpoint=f.endpoint, app_key=f.app_key,
+                                      token_fp=token_fingerprint(f.token) if f.token else None,
+                                      token_id=f.token_id, limit=limit))
     if not post:
         return rows
     rows = [r for r in rows if all(r.get(key) == value for key, value in post)]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ChallengeError, ErrorCode, RequestError
-from ..store.base import Store
+from ..store.base import Expired, Store
 from .apps import App
 from .tokens import MAX_UID, Kind, Token, TokenSigner
 from .validation import normalize_ip
@@ -15,6 +15,12 @@ from .validation import normalize_ip
 DEFAULT_SERVER_TOKEN_TTL = 300
 MAX_ACTION_LENGTH = 64
 MAX_USES_LIMIT = 100
+USE_KEY_PREFIX = "sct:"
+
+
+def use_key(token_id: str) -> str:
+    """The store key under which a server token's uses are counted (the one definition)."""
+    return USE_KEY_PREFIX + token_id
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,10 @@ def redeem_server_token(raw: str | None, app: App, *, signer: TokenSigner, store
     if bound and bound != browser_ip:
         raise ChallengeError(ErrorCode.SERVER_TOKEN_BINDING_MISMATCH,
                              f"server token is bound to {bound}, redeemed from {browser_ip}")
-    uses = store.incr(f"sct:{token.token_id}", scope=app.app_key, expires_at=token.expires_at)
+    uses = store.use(use_key(token.token_id), scope=app.app_key, expires_at=token.expires_at)
+    if isinstance(uses, Expired):
+        raise ChallengeError(ErrorCode.SERVER_TOKEN_EXPIRED, "server token expired at or before the store's purge "
+                                                             "horizon: never redeemed again, whatever the clock")
     if uses > int(claims.get("max", 1)):
         raise ChallengeError(ErrorCode.SERVER_TOKEN_EXHAUSTED,
                              f"server token used {uses} times, max_uses is {claims.get('max', 1)}")

@@ -9,7 +9,7 @@ from typing import Any
 
 from .challenges import CHALLENGE_TTL
 from .clock import iso
-from .journal import VALIDATE_ENDPOINTS, Journal
+from .journal import VALIDATE_ENDPOINTS, Journal, JournalQuery
 
 SOLVE_ENDPOINTS = ("challenge_solve", "challenge_offline")
 STAGE_NAMES = {"issue": "server_token_issued", "challenge_init": "challenge_init", "challenge_solve": "solved",
@@ -60,19 +60,19 @@ def stage(entry: dict[str, Any], previous: dict[str, Any] | None, expires_at: fl
 def _chain(journal: Journal, fingerprint: str, token_id: str | None, challenge: str | None) -> list[dict[str, Any]]:
     """Every entry of the chain: the token's own requests, its challenge's inits, the server token's issue."""
     found: dict[int, dict[str, Any]] = {}
-    for entry in journal.query(token_fp=fingerprint, limit=journal.capacity):
+    for entry in journal.query(JournalQuery(token_fp=fingerprint, limit=journal.capacity)):
         found[entry["id"]] = entry
     if token_id:
-        found.update((e["id"], e) for e in journal.query(token_id=token_id, limit=journal.capacity))
+        found.update((e["id"], e) for e in journal.query(JournalQuery(token_id=token_id, limit=journal.capacity)))
     challenges = {challenge} if challenge else set()
     challenges |= {e["challenge_id"] for e in found.values()
                    if e.get("endpoint") in SOLVE_ENDPOINTS and e.get("challenge_id")}
     if challenges:
-        inits = [e for e in journal.query(endpoint="challenge_init", limit=journal.capacity)
+        inits = [e for e in journal.query(JournalQuery(endpoint="challenge_init", limit=journal.capacity))
                  if e.get("challenge_id") in challenges]
         found.update((e["id"], e) for e in inits)
         for sct_id in {e["token_id"] for e in inits if e.get("token_id")}:
-            found.update((e["id"], e) for e in journal.query(token_id=sct_id, limit=journal.capacity))
+            found.update((e["id"], e) for e in journal.query(JournalQuery(token_id=sct_id, limit=journal.capacity)))
     return [found[i] for i in sorted(found)]
 
 

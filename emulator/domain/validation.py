@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ErrorCode, RequestError, TokenRejected
-from ..store.base import Store
+from ..store.base import Expired, Record, Store
 from .apps import App
+from .journal import consumer_number
 from .tokens import Kind, Token, TokenSigner, challenge_id
 
 ALL_PASS_KINDS = (Kind.PASS, Kind.DEGRADED, Kind.OFFLINE)  # offline_ is refused at main by _load
@@ -81,17 +82,30 @@ def validate(req: ValidateRequest, app: App, *, signer: TokenSigner, store: Stor
                                "action": token.claims["act"]},
                               "degraded token (quota exhausted): the integrator decides", token)
     if req.keep_token or _binding_gates(req, app, token):  # else consume() below answers it alone
-        earlier = store.consumed(token.token_id)
-        if earlier is not None:
-            raise TokenRejected(ErrorCode.TOKEN_CONSUMED, consumed_reason(earlier, consumer_number(store, earlier)))
+        _refuse_used(store.consumed(token.token_id, expires_at=token.expires_at), store, token)
     _check_binding(req, app, token)
     if not req.keep_token:
         record = {"at": now, "request_key": request_key, "caller_ip": caller_ip, "client_ip": req.client_ip}
-        earlier = store.consume(token.token_id, scope=app.app_key, expires_at=token.expires_at, record=record)
-        if earlier is not None:  # lost a race with a concurrent validate
-            raise TokenRejected(ErrorCode.TOKEN_CONSUMED, consumed_reason(earlier, consumer_number(store, earlier)))
+        # None: this call consumed it; else a concurrent validate won, or the row is past the horizon
+        _refuse_used(store.consume(token.token_id, scope=app.app_key, expires_at=token.expires_at, record=record),
+                     store, token)
     reason = "valid (keep_token: not consumed)" if req.keep_token else "valid: consumed by this request"
     return ValidateResult(success_data(token, backup), reason, token)
+
+
+def _refuse_used(earlier: Record | Expired | None, store: Store, token: Token) -> None:
+    if isinstance(earlier, Expired):
+        raise TokenRejected(ErrorCode.TOKEN_EXPIRED, horizon_reason(token.expires_at, earlier))
+    if earlier is not None:
+        raise TokenRejected(ErrorCode.TOKEN_CONSUMED, consumed_reason(earlier, consumer_number(store, earlier)))
+
+
+def horizon_reason(expires_at: float, expired: Expired) -> str:
+    """Why a token the caller's clock calls unexpired is refused: the store purged up to it."""
+    at = time.strftime("%H:%M:%S", time.gmtime(expires_at))
+    return (f"expired at {at} UTC, at or before the store's purge horizon: its single-use record may have been "
+            "purged, so it is never accepted again (the clock was moved back, a clock-skew rule applies, or "
+            "replicas' clocks disagree)")
 
 
 def _load(raw: str, app: App, signer: TokenSigner, backup: bool) -> Token:
@@ -138,16 +152,6 @@ def success_data(token: Token, backup: bool = False) -> dict[str, Any]:
     if backup and token.kind is Kind.OFFLINE:
         data["offline"] = True  # emulator choice: facts §4.3 hint at this flag
     return data
-
-
-def consumer_number(store: Store, record: dict[str, Any]) -> int | None:
-    """The journal number of the request that consumed a token (looked up only on this
-    failure path, so a success costs no extra write to know its own number)."""
-    if record.get("request_id"):  # records written before request keys existed
-        return record["request_id"]
-    key = record.get("request_key")
-    rows = store.journal_query(request_key=key, limit=1) if key else []
-    return rows[0]["id"] if rows else None
 
 
 def consumed_reason(record: dict[str, Any], number: int | None = None) -> str:

@@ -1,23 +1,86 @@
 """The Store: everything that must be true across workers and replicas goes through it.
 
 One small abstract base (like `limits`' storage), picked by URL in `open_store`. Every
-operation that guards an invariant is atomic in the backend (no read-then-write)."""
+operation that guards an invariant is atomic in the backend (no read-then-write).
+
+Single use survives every clock by construction: `purge` first raises a monotonic purge
+horizon (the latest expiry of any single-use row it deletes), then deletes; `consume`,
+`consumed` and `use` answer `Expired` for any expiry at or before that horizon, in the same
+atomic step. So a row that was purged can never be consumed again, whatever the virtual
+clock, a clock-skew rule or another host's clock says."""
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 JOURNAL_SEQ = "journal_seq"  # the counter journal ids come from (a full reset restarts it)
+HORIZON_KEY = "purge_horizon"  # kv row: the latest expiry of any purged single-use row
+
+Record = dict[str, Any]
 
 
-class Store(ABC):
-    """Shared state: a key/value map, counters, consumed token ids and the request journal.
+@dataclass(frozen=True)
+class Expired:
+    """A single-use row whose expiry is at or before the store's purge horizon: it may have
+    been used and purged, so it is refused whatever the caller's clock says."""
+
+    horizon: float
+
+
+@dataclass(frozen=True)
+class JournalQuery:
+    """Which journal entries to read: every given field must match; the newest `limit` when
+    `after_id` is 0, else the oldest `limit` with an id above `after_id`."""
+
+    after_id: int = 0
+    endpoint: str | None = None
+    app_key: str | None = None
+    token_fp: str | None = None
+    token_id: str | None = None
+    request_key: str | None = None
+    limit: int = 100
+
+    def filters(self) -> list[tuple[str, str]]:
+        """The (field, value) pairs that must match, given ones only."""
+        pairs = (("endpoint", self.endpoint), ("app_key", self.app_key), ("token_fp", self.token_fp),
+                 ("token_id", self.token_id), ("request_key", self.request_key))
+        return [(k, v) for k, v in pairs if v is not None]
+
+    def matches(self, entry: Record) -> bool:
+        return all(entry.get(k) == v for k, v in self.filters())
+
+    def window(self, oldest_first: list[Record]) -> list[Record]:
+        """Cut matching entries (oldest first) to this query's window."""
+        return oldest_first[:self.limit] if self.after_id else oldest_first[-self.limit:]
+
+
+class JournalBackend(ABC):
+    """The request journal's storage: append, query, and the latest id given out."""
+
+    @abstractmethod
+    def journal_append(self, entry: Record, *, capacity: int) -> int:
+        """Add an entry and return the id it was given: the next value of the counter
+        `journal_seq`, taken in the same atomic step as the insert (so ids grow in commit
+        order across workers). Keep only the newest `capacity` ids."""
+
+    @abstractmethod
+    def journal_query(self, query: JournalQuery) -> list[Record]:
+        """Entries matching `query`, oldest first."""
+
+    @abstractmethod
+    def journal_latest_id(self) -> int:
+        """The last id given out (0 after a full reset)."""
+
+
+class Store(JournalBackend):
+    """Shared state: a key/value map, counters, single-use rows and the request journal.
 
     `scope` is the app key a row belongs to ("" for global rows); a scoped reset clears one
-    app's consumed tokens, counters and journal entries only."""
+    app's consumed tokens, counters, uses and journal entries only."""
 
     url: str = ""
 
@@ -27,6 +90,10 @@ class Store(ABC):
 
     @abstractmethod
     def set(self, key: str, value: str) -> None: ...
+
+    @abstractmethod
+    def set_many(self, values: dict[str, str | None]) -> None:
+        """Write several keys in one atomic step (None deletes a key): readers see all or none."""
 
     @abstractmethod
     def set_if_absent(self, key: str, value: str) -> str:
@@ -50,35 +117,38 @@ class Store(ABC):
 
     # --- single use ----------------------------------------------------------------
     @abstractmethod
-    def consume(self, token_id: str, *, scope: str, expires_at: float, record: dict[str, Any]) -> dict[str, Any] | None:
-        """Mark a token consumed. None if this call consumed it; else the earlier record.
-        Exactly one of any number of concurrent callers gets None."""
+    def consume(self, token_id: str, *, scope: str, expires_at: float, record: Record) -> Record | Expired | None:
+        """Mark a token consumed. None if this call consumed it; else the earlier record, or
+        Expired when `expires_at` is at or before the purge horizon. Exactly one of any
+        number of concurrent callers gets None."""
 
     @abstractmethod
-    def consumed(self, token_id: str) -> dict[str, Any] | None: ...
-
-    # --- journal -------------------------------------------------------------------
-    @abstractmethod
-    def journal_append(self, entry: dict[str, Any], *, capacity: int) -> int:
-        """Add an entry and return the id it was given: the next value of the counter
-        `journal_seq`, taken in the same atomic step as the insert (so ids grow in commit
-        order across workers). Keep only the newest `capacity` entries."""
+    def consumed(self, token_id: str, *, expires_at: float | None = None) -> Record | Expired | None:
+        """The record of an earlier consume, Expired (as in `consume`, when `expires_at` is given), or None."""
 
     @abstractmethod
-    def journal_query(self, *, after_id: int = 0, endpoint: str | None = None, app_key: str | None = None,
-                      token_fp: str | None = None, token_id: str | None = None,
-                      request_key: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Entries with id > after_id matching every given filter, oldest first, at most `limit`
-        (the newest `limit` when after_id is 0)."""
+    def use(self, key: str, *, scope: str, expires_at: float) -> int | Expired:
+        """Count one use of a limited-use item (a server token) and return the uses so far,
+        or Expired when `expires_at` is at or before the purge horizon (nothing counted)."""
+
+    @abstractmethod
+    def uses(self, key: str) -> int:
+        """How many times `use` counted `key` (0 if never, or purged)."""
+
+    @abstractmethod
+    def horizon(self) -> float:
+        """The purge horizon: single-use rows expiring at or before it may be gone."""
 
     # --- maintenance ---------------------------------------------------------------
     @abstractmethod
     def reset(self, scope: str | None = None) -> None:
-        """Clear consumed tokens, counters and the journal (all, or one app's)."""
+        """Clear consumed tokens, counters, uses and the journal (all, or one app's); a full reset
+        also drops the purge horizon (no use is remembered any more)."""
 
     @abstractmethod
     def purge(self, now: float) -> int:
-        """Drop consumed rows and counters that expired before `now`; return how many."""
+        """Raise the horizon to the latest expiry among the single-use rows that expired
+        before `now`, then drop those and expired counters, atomically; return how many."""
 
     @abstractmethod
     def ping(self) -> None:
@@ -92,6 +162,9 @@ class Store(ABC):
         """Release connections (called at shutdown)."""
 
 
+NO_HORIZON = float("-inf")
+
+
 def dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
@@ -100,5 +173,5 @@ def load(raw: str | bytes | None) -> Any:
     return None if raw is None else json.loads(raw)
 
 
-def matches(entry: dict[str, Any], filters: Iterable[tuple[str, Any]]) -> bool:
+def matches(entry: Record, filters: Iterable[tuple[str, Any]]) -> bool:
     return all(value is None or entry.get(key) == value for key, value in filters)

@@ -20,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ..errors import StoreUnavailable
-from .base import JOURNAL_SEQ, Store, dump, load
+from .base import HORIZON_KEY, JOURNAL_SEQ, NO_HORIZON, Expired, JournalQuery, Record, Store, dump, load
 
 T = TypeVar("T")
 
@@ -28,6 +28,8 @@ DEFAULT_PREFIX = "captchala-emulator"
 CONNECT_TIMEOUT_S = 1.0
 SOCKET_TIMEOUT_S = 2.0
 CHUNK = 500
+SINGLE_USE = ("consumed", "uses")  # families guarded by the purge horizon
+FAMILIES = (*SINGLE_USE, "counters")
 
 # GET, or SET when absent, in one step (works on Redis 6 too, unlike SET NX GET).
 SET_IF_ABSENT = """
@@ -49,10 +51,14 @@ if ARGV[4] ~= '' then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1]) end
 return v
 """
 
-# KEYS: consumed hash, owner hash, scope set, expiry zset, scopes registry
+# KEYS: consumed hash, owner hash, scope set, expiry zset, scopes registry, horizon
 # ARGV: token id, stored value, scope, expires_at. Returns nil when this call consumed it,
-# else the stored value of the earlier consume.
+# {horizon} when expires_at is at or before the purge horizon, else the earlier stored value.
 CONSUME = """
+local earlier = redis.call('HGET', KEYS[1], ARGV[1])
+if earlier then return earlier end
+local h = redis.call('GET', KEYS[6])
+if h and tonumber(ARGV[4]) <= tonumber(h) then return {h} end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
   redis.call('SADD', KEYS[3], ARGV[1])
@@ -63,38 +69,63 @@ end
 return redis.call('HGET', KEYS[1], ARGV[1])
 """
 
-# KEYS: ids zset, entries hash. ARGV: id, entry json, capacity.
+# KEYS: uses hash, owner hash, scope set, expiry zset, scopes registry, horizon
+# ARGV: key, scope, expires_at. Returns the uses so far, or {horizon} (nothing counted).
+USE = """
+local h = redis.call('GET', KEYS[6])
+if h and tonumber(ARGV[3]) <= tonumber(h) then return {h} end
+local v = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 1 then
+  redis.call('SADD', KEYS[3], ARGV[1])
+  redis.call('SADD', KEYS[5], ARGV[2])
+end
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+return v
+"""
+
+# KEYS: ids zset, entries hash, counters hash. ARGV: seq field, entry json, capacity.
+# Keeps the newest `capacity` ids.
 JOURNAL_APPEND = """
 local id = redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
 redis.call('HSET', KEYS[2], id, ARGV[2])
 redis.call('ZADD', KEYS[1], id, id)
-local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
-while extra > 0 do
-  local n = math.min(extra, 500)
-  local old = redis.call('ZRANGE', KEYS[1], 0, n - 1)
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)
+local cut = id - tonumber(ARGV[3])
+while true do
+  local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cut, 'LIMIT', 0, 500)
+  if #old == 0 then return id end
+  redis.call('ZREM', KEYS[1], unpack(old))
   redis.call('HDEL', KEYS[2], unpack(old))
-  extra = extra - n
 end
-return id
 """
 
 # Drop rows of one family whose expiry is before ARGV[1]; ARGV[2] is the scope-set prefix.
-# KEYS: values hash, owner hash, expiry zset
+# KEYS: values hash, owner hash, expiry zset, horizon ('' = the family raises no horizon).
+# A single-use family first raises the horizon to the latest expiry it drops.
 PURGE = """
 local n = 0
+local top = nil
 while true do
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 500)
-  if #ids == 0 then return n end
-  for _, id in ipairs(ids) do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[1], 'WITHSCORES', 'LIMIT', 0, 500)
+  if #ids == 0 then break end
+  local names = {}
+  for i = 1, #ids, 2 do
+    local id = ids[i]
+    names[#names + 1] = id
+    local score = tonumber(ids[i + 1])
+    if top == nil or score > top then top = score end
     local scope = redis.call('HGET', KEYS[2], id)
     if scope then redis.call('SREM', ARGV[2] .. scope, id) end
   end
-  redis.call('HDEL', KEYS[1], unpack(ids))
-  redis.call('HDEL', KEYS[2], unpack(ids))
-  redis.call('ZREM', KEYS[3], unpack(ids))
-  n = n + #ids
+  if KEYS[4] ~= '' and top ~= nil then
+    local h = redis.call('GET', KEYS[4])
+    if not h or top > tonumber(h) then redis.call('SET', KEYS[4], string.format('%.17g', top)) end
+  end
+  redis.call('HDEL', KEYS[1], unpack(names))
+  redis.call('HDEL', KEYS[2], unpack(names))
+  redis.call('ZREM', KEYS[3], unpack(names))
+  n = n + #names
 end
+return n
 """
 
 # Scoped reset of one family. KEYS: values hash, owner hash, expiry zset, scope set
@@ -127,7 +158,7 @@ return 0
 class RedisStore(Store):
     """The Store ABC on one Redis database; all keys live under one prefix (`?prefix=` in the URL)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str) -> None:
         self._redis_url, self.prefix = _split_prefix(url)
         self.url = _redacted(url)
         self._lock = threading.Lock()
@@ -167,7 +198,7 @@ class RedisStore(Store):
         except redis.RedisError as exc:
             raise StoreUnavailable(f"redis {self.url}: {type(exc).__name__}: {exc}") from exc
 
-    def _script(self, name: str, source: str):
+    def _script(self, name: str, source: str) -> Any:
         script = self._scripts.get(name)
         if script is None:
             script = self._scripts[name] = self._redis().register_script(source)
@@ -180,19 +211,32 @@ class RedisStore(Store):
         return ":".join((self.prefix, *parts))
 
     # --- key/value -----------------------------------------------------------------
-    def get(self, key):
+    def get(self, key: str) -> str | None:
         return self._call(lambda r: r.get(self._k("kv", key)))
 
-    def set(self, key, value):
+    def set(self, key: str, value: str) -> None:
         self._call(lambda r: r.set(self._k("kv", key), value))
 
-    def set_if_absent(self, key, value):
-        return self._run("set_if_absent", SET_IF_ABSENT, [self._k("kv", key)], [value])
+    def set_many(self, values: dict[str, str | None]) -> None:
+        """MULTI/EXEC: the writes apply together, no reader sees half of them."""
+        def write(r: redis.Redis) -> None:
+            pipe = r.pipeline(transaction=True)
+            for key, value in values.items():
+                if value is None:
+                    pipe.delete(self._k("kv", key))
+                else:
+                    pipe.set(self._k("kv", key), value)
+            pipe.execute()
 
-    def delete(self, key):
+        self._call(write)
+
+    def set_if_absent(self, key: str, value: str) -> str:
+        return str(self._run("set_if_absent", SET_IF_ABSENT, [self._k("kv", key)], [value]))
+
+    def delete(self, key: str) -> None:
         self._call(lambda r: r.delete(self._k("kv", key)))
 
-    def incr_float(self, key, amount):
+    def incr_float(self, key: str, amount: float) -> float:
         return float(self._call(lambda r: r.incrbyfloat(self._k("kv", key), float(amount))))
 
     # --- counters ------------------------------------------------------------------
@@ -200,29 +244,52 @@ class RedisStore(Store):
         return [self._k(family), self._k(family, "owner"), self._k(family, "scope", scope), self._k(family, "expiry"),
                 self._k("scopes")]
 
-    def incr(self, key, amount=1, *, scope="", expires_at=None):
+    def incr(self, key: str, amount: int = 1, *, scope: str = "", expires_at: float | None = None) -> int:
         args = [key, int(amount), scope, "" if expires_at is None else repr(float(expires_at))]
         return int(self._run("incr", INCR, self._family("counters", scope), args))
 
-    def counter(self, key):
+    def counter(self, key: str) -> int:
         raw = self._call(lambda r: r.hget(self._k("counters"), key))
         return int(raw) if raw is not None else 0
 
     # --- single use ----------------------------------------------------------------
-    def consume(self, token_id, *, scope, expires_at, record):
+    def consume(self, token_id: str, *, scope: str, expires_at: float, record: Record) -> Record | Expired | None:
         # The nonce makes the script safe to retry: if a lost reply hid our own success,
         # the stored value still carries our nonce and we know the win was ours.
         nonce = self._nonce()
-        stored = self._run("consume", CONSUME, self._family("consumed", scope),
+        stored = self._run("consume", CONSUME, [*self._family("consumed", scope), self._k("kv", HORIZON_KEY)],
                            [token_id, dump({"n": nonce, "r": record}), scope, repr(float(expires_at))])
         if stored is None:
             return None
+        if isinstance(stored, list):
+            return Expired(float(stored[0]))
         value = load(stored)
         return None if value.get("n") == nonce else dict(value.get("r") or {})
 
-    def consumed(self, token_id):
-        stored = self._call(lambda r: r.hget(self._k("consumed"), token_id))
-        return None if stored is None else dict(load(stored).get("r") or {})
+    def consumed(self, token_id: str, *, expires_at: float | None = None) -> Record | Expired | None:
+        def read(r: redis.Redis) -> list[Any]:
+            pipe = r.pipeline(transaction=True)  # one snapshot of the row and the horizon
+            pipe.hget(self._k("consumed"), token_id)
+            pipe.get(self._k("kv", HORIZON_KEY))
+            return pipe.execute()
+
+        stored, horizon = self._call(read)
+        if stored is not None:
+            return dict(load(stored).get("r") or {})
+        return Expired(float(horizon)) if None not in (horizon, expires_at) and expires_at <= float(horizon) else None
+
+    def use(self, key: str, *, scope: str, expires_at: float) -> int | Expired:
+        result = self._run("use", USE, [*self._family("uses", scope), self._k("kv", HORIZON_KEY)],
+                           [key, scope, repr(float(expires_at))])
+        return Expired(float(result[0])) if isinstance(result, list) else int(result)
+
+    def uses(self, key: str) -> int:
+        raw = self._call(lambda r: r.hget(self._k("uses"), key))
+        return int(raw) if raw is not None else 0
+
+    def horizon(self) -> float:
+        raw = self.get(HORIZON_KEY)
+        return NO_HORIZON if raw is None else float(raw)
 
     def _nonce(self) -> str:
         with self._lock:
@@ -230,7 +297,7 @@ class RedisStore(Store):
             return f"{self._nonce_prefix}-{os.getpid()}-{threading.get_ident()}-{self._nonce_seq}"
 
     # --- journal -------------------------------------------------------------------
-    def journal_append(self, entry, *, capacity):
+    def journal_append(self, entry: Record, *, capacity: int) -> int:
         """The id comes from the `journal_seq` counter inside the same script as the insert;
         the stored JSON leaves it out and readers put it back from the hash field."""
         entry = {k: v for k, v in entry.items() if k != "id"}
@@ -238,29 +305,29 @@ class RedisStore(Store):
                              [self._k("journal", "ids"), self._k("journal", "entries"), self._k("counters")],
                              [JOURNAL_SEQ, dump(entry), int(capacity)]))
 
-    def journal_query(self, *, after_id=0, endpoint=None, app_key=None, token_fp=None, token_id=None,
-                      request_key=None, limit=100):
+    def journal_query(self, query: JournalQuery) -> list[Record]:
         """Walk the ids (oldest first after `after_id`, else newest first) in chunks, filtering
         here: the journal is bounded, so a query reads at most `capacity` entries."""
-        filters = [(k, v) for k, v in (("endpoint", endpoint), ("app_key", app_key), ("token_fp", token_fp),
-                                       ("token_id", token_id), ("request_key", request_key)) if v is not None]
-        found: list[dict[str, Any]] = []
+        found: list[Record] = []
         start = 0
-        while len(found) < limit:
-            ids = self._call(lambda r: self._id_chunk(r, after_id, start))
+        while len(found) < query.limit:
+            ids = self._call(lambda r, start=start: self._id_chunk(r, query.after_id, start))
             if not ids:
                 break
             start += len(ids)
-            raw = self._call(lambda r: r.hmget(self._k("journal", "entries"), ids))
-            for entry_id, text in zip(ids, raw):
+            raw = self._call(lambda r, ids=ids: r.hmget(self._k("journal", "entries"), ids))
+            for entry_id, text in zip(ids, raw, strict=True):
                 if text is None:  # trimmed between the two reads
                     continue
                 entry = {**load(text), "id": int(entry_id)}
-                if all(entry.get(k) == v for k, v in filters):
+                if query.matches(entry):
                     found.append(entry)
-                    if len(found) == limit:
+                    if len(found) == query.limit:
                         break
-        return found if after_id else found[::-1]
+        return found if query.after_id else found[::-1]
+
+    def journal_latest_id(self) -> int:
+        return self.counter(JOURNAL_SEQ)
 
     def _id_chunk(self, r: redis.Redis, after_id: int, start: int) -> list[str]:
         ids = self._k("journal", "ids")
@@ -269,53 +336,57 @@ class RedisStore(Store):
         return r.zrevrangebyscore(ids, "+inf", "-inf", start=start, num=CHUNK)
 
     # --- maintenance ---------------------------------------------------------------
-    def reset(self, scope=None):
+    def reset(self, scope: str | None = None) -> None:
         if scope is None:
             self._run("reset_all", _reset_all_script(self.prefix), [], [])
             return
-        for family in ("consumed", "counters"):
+        for family in FAMILIES:
             keys = self._family(family, scope)[:4]
             self._run("reset_scope", RESET_FAMILY_SCOPE, [keys[0], keys[1], keys[3], keys[2]], [])
         self._run("reset_journal_scope", RESET_JOURNAL_SCOPE,
                   [self._k("journal", "ids"), self._k("journal", "entries")], [scope])
 
-    def purge(self, now):
+    def purge(self, now: float) -> int:
+        """Single-use families first raise the horizon, then drop their rows (one script each)."""
         total = 0
-        for family in ("consumed", "counters"):
-            keys = [self._k(family), self._k(family, "owner"), self._k(family, "expiry")]
+        for family in FAMILIES:
+            horizon = self._k("kv", HORIZON_KEY) if family in SINGLE_USE else ""
+            keys = [self._k(family), self._k(family, "owner"), self._k(family, "expiry"), horizon]
             total += int(self._run("purge", PURGE, keys, [repr(float(now)), self._k(family, "scope", "")]))
         return total
 
-    def ping(self):
+    def ping(self) -> None:
         self._call(lambda r: r.ping())
 
-    def stats(self):
+    def stats(self) -> dict[str, int]:
         def count(r: redis.Redis) -> dict[str, int]:
             pipe = r.pipeline(transaction=False)
-            pipe.hlen(self._k("consumed"))
-            pipe.hlen(self._k("counters"))
+            for family in FAMILIES:
+                pipe.hlen(self._k(family))
             pipe.zcard(self._k("journal", "ids"))
-            return dict(zip(("consumed", "counters", "journal"), pipe.execute()))
+            return dict(zip((*FAMILIES, "journal"), pipe.execute(), strict=True))
 
         return self._call(count)
 
-    def close(self):
+    def close(self) -> None:
         client, self._client = self._client, None
         if client is not None and self._pid == os.getpid():
             client.close()
 
 
 def _reset_all_script(prefix: str) -> str:
-    """Delete every consumed row, counter, scope set and journal entry in one atomic step
-    (the kv rows — secret, profile, clock — stay, as in the other backends)."""
+    """Delete every consumed row, use, counter, scope set, journal entry and the purge horizon
+    in one atomic step (the other kv rows — secret, profile, clock — stay, as in the other backends)."""
     p = prefix.replace("\\", "\\\\").replace("'", "\\'")
     return f"""
 local p = '{p}:'
 for _, scope in ipairs(redis.call('SMEMBERS', p .. 'scopes')) do
-  redis.call('DEL', p .. 'consumed:scope:' .. scope, p .. 'counters:scope:' .. scope)
+  redis.call('DEL', p .. 'consumed:scope:' .. scope, p .. 'counters:scope:' .. scope, p .. 'uses:scope:' .. scope)
 end
 redis.call('DEL', p .. 'scopes', p .. 'consumed', p .. 'consumed:owner', p .. 'consumed:expiry',
-           p .. 'counters', p .. 'counters:owner', p .. 'counters:expiry', p .. 'journal:ids', p .. 'journal:entries')
+           p .. 'uses', p .. 'uses:owner', p .. 'uses:expiry',
+           p .. 'counters', p .. 'counters:owner', p .. 'counters:expiry', p .. 'journal:ids', p .. 'journal:entries',
+           p .. 'kv:{HORIZON_KEY}')
 return 0
 """
 

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..errors import StoreUnavailable
-from .base import JOURNAL_SEQ, Store, dump, load
+from .base import HORIZON_KEY, JOURNAL_SEQ, NO_HORIZON, Expired, JournalQuery, Record, Store, dump, load
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -24,25 +25,42 @@ CREATE TABLE IF NOT EXISTS counters (
     key TEXT PRIMARY KEY, scope TEXT NOT NULL, value INTEGER NOT NULL, expires_at REAL);
 CREATE TABLE IF NOT EXISTS consumed (
     token_id TEXT PRIMARY KEY, scope TEXT NOT NULL, expires_at REAL NOT NULL, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS uses (
+    key TEXT PRIMARY KEY, scope TEXT NOT NULL, value INTEGER NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (
     id INTEGER PRIMARY KEY, app_key TEXT, endpoint TEXT, token_fp TEXT, token_id TEXT, entry TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS consumed_expiry ON consumed(expires_at);
 CREATE INDEX IF NOT EXISTS counters_expiry ON counters(expires_at);
+CREATE INDEX IF NOT EXISTS uses_expiry ON uses(expires_at);
 CREATE INDEX IF NOT EXISTS journal_token ON journal(token_fp);
 """
+# true while `?` (an expiry) is after the purge horizon; parameters: expiry
+AFTER_HORIZON = f"NOT EXISTS (SELECT 1 FROM kv WHERE key = '{HORIZON_KEY}' AND CAST(value AS REAL) >= ?)"
+SINGLE_USE_TABLES = ("consumed", "uses")
 
 
 class SQLiteStore(Store):
-    def __init__(self, url: str, path: str):
+    def __init__(self, url: str, path: str) -> None:
         self.url = url
         self.path = path
         self._local = threading.local()
         self._pid = os.getpid()
-        self._thread_lock, self._lock_pid, self._lock_file = threading.RLock(), -1, None
+        self._thread_lock: threading.RLock = threading.RLock()
+        self._lock_pid, self._lock_file = -1, None
         self._group: _Group | None = None
+        self._inode: int | None = None
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._execute_script(SCHEMA)
+        if path != ":memory:":
+            self._inode = os.stat(path).st_ino  # from now on connections never create the file
+
+    def _target(self) -> tuple[str, bool]:
+        """What connections open: once the schema exists, the file only (`mode=rw`), so a
+        deleted database is an error, never a silently recreated empty one."""
+        if self._inode is None:
+            return self.path, False
+        return f"file:{quote(os.path.abspath(self.path))}?mode=rw", True
 
     # --- connections ---------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -52,7 +70,8 @@ class SQLiteStore(Store):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+                target, uri = self._target()
+                conn = sqlite3.connect(target, timeout=10.0, isolation_level=None, check_same_thread=False, uri=uri)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA busy_timeout=10000")
@@ -62,13 +81,30 @@ class SQLiteStore(Store):
             self._local.conn = conn
         return conn
 
-    def _run(self, sql: str, params: tuple = ()) -> sqlite3.Cursor | _Finished:
+    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor | _Finished:
         try:
             if sql.startswith("SELECT"):  # WAL readers never wait for writers
                 return self._conn().execute(sql, params)
             with self._writer():  # the statement runs to completion (and commits) under the lock
                 cur = self._conn().execute(sql, params)
                 return _Finished(cur.fetchall(), cur.rowcount)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Several statements as one write transaction (rolled back on any error)."""
+        conn = self._conn()
+        try:
+            with self._writer():
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"sqlite {self.path}: {exc}") from exc
 
@@ -105,22 +141,31 @@ class SQLiteStore(Store):
             self._lock_file = open(self.path + ".lock", "a+b")  # noqa: SIM115  (kept for the process's life)
 
     # --- key/value -----------------------------------------------------------------
-    def get(self, key):
+    def get(self, key: str) -> str | None:
         row = self._run("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def set(self, key, value):
+    def set(self, key: str, value: str) -> None:
         self._run("INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                   (key, value))
 
-    def set_if_absent(self, key, value):
-        self._run("INSERT OR IGNORE INTO kv(key, value) VALUES (?, ?)", (key, value))
-        return self.get(key)
+    def set_many(self, values: dict[str, str | None]) -> None:
+        with self._transaction() as conn:
+            for key, value in values.items():
+                if value is None:
+                    conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+                else:
+                    conn.execute("INSERT INTO kv(key, value) VALUES (?, ?) "
+                                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
-    def delete(self, key):
+    def set_if_absent(self, key: str, value: str) -> str:
+        self._run("INSERT OR IGNORE INTO kv(key, value) VALUES (?, ?)", (key, value))
+        return self.get(key) or value
+
+    def delete(self, key: str) -> None:
         self._run("DELETE FROM kv WHERE key = ?", (key,))
 
-    def incr_float(self, key, amount):
+    def incr_float(self, key: str, amount: float) -> float:
         row = self._run(
             "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
             "SET value = CAST(CAST(value AS REAL) + CAST(excluded.value AS REAL) AS TEXT) RETURNING value",
@@ -128,7 +173,7 @@ class SQLiteStore(Store):
         return float(row[0])
 
     # --- counters ------------------------------------------------------------------
-    def incr(self, key, amount=1, *, scope="", expires_at=None):
+    def incr(self, key: str, amount: int = 1, *, scope: str = "", expires_at: float | None = None) -> int:
         row = self._run(
             "INSERT INTO counters(key, scope, value, expires_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value, "
@@ -136,22 +181,43 @@ class SQLiteStore(Store):
             (key, scope, amount, expires_at)).fetchone()
         return int(row[0])
 
-    def counter(self, key):
+    def counter(self, key: str) -> int:
         row = self._run("SELECT value FROM counters WHERE key = ?", (key,)).fetchone()
         return int(row[0]) if row else 0
 
     # --- single use ----------------------------------------------------------------
-    def consume(self, token_id, *, scope, expires_at, record):
-        cur = self._run("INSERT OR IGNORE INTO consumed(token_id, scope, expires_at, record) VALUES (?, ?, ?, ?)",
-                        (token_id, scope, expires_at, dump(record)))
-        return None if cur.rowcount == 1 else (self.consumed(token_id) or {})
+    def consume(self, token_id: str, *, scope: str, expires_at: float, record: Record) -> Record | Expired | None:
+        cur = self._run("INSERT OR IGNORE INTO consumed(token_id, scope, expires_at, record) "
+                        f"SELECT ?, ?, ?, ? WHERE {AFTER_HORIZON}",
+                        (token_id, scope, expires_at, dump(record), expires_at))
+        if cur.rowcount == 1:
+            return None
+        return self.consumed(token_id, expires_at=expires_at) or {}  # {}: reset in between
 
-    def consumed(self, token_id):
-        row = self._run("SELECT record FROM consumed WHERE token_id = ?", (token_id,)).fetchone()
-        return load(row[0]) if row else None
+    def consumed(self, token_id: str, *, expires_at: float | None = None) -> Record | Expired | None:
+        row = self._run("SELECT (SELECT record FROM consumed WHERE token_id = ?), "
+                        "(SELECT CAST(value AS REAL) FROM kv WHERE key = ?)", (token_id, HORIZON_KEY)).fetchone()
+        if row[0] is not None:
+            return dict(load(row[0]))
+        return Expired(row[1]) if None not in (row[1], expires_at) and expires_at <= row[1] else None
+
+    def use(self, key: str, *, scope: str, expires_at: float) -> int | Expired:
+        row = self._run("INSERT INTO uses(key, scope, value, expires_at) "
+                        f"SELECT ?, ?, 1, ? WHERE {AFTER_HORIZON} "
+                        "ON CONFLICT(key) DO UPDATE SET value = value + 1 RETURNING value",
+                        (key, scope, expires_at, expires_at)).fetchone()
+        return int(row[0]) if row else Expired(self.horizon())
+
+    def uses(self, key: str) -> int:
+        row = self._run("SELECT value FROM uses WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def horizon(self) -> float:
+        row = self._run("SELECT CAST(value AS REAL) FROM kv WHERE key = ?", (HORIZON_KEY,)).fetchone()
+        return float(row[0]) if row else NO_HORIZON
 
     # --- journal -------------------------------------------------------------------
-    def journal_append(self, entry, *, capacity):
+    def journal_append(self, entry: Record, *, capacity: int) -> int:
         """Group commit: concurrent appends of one process share one write transaction.
 
         Under load every request appends one entry; taking the writer lock once per entry made
@@ -179,6 +245,7 @@ class SQLiteStore(Store):
                     group.cond.notify_all()
         if slot.error is not None:
             raise slot.error
+        assert slot.id is not None
         return slot.id
 
     def _group_state(self) -> _Group:
@@ -205,8 +272,7 @@ class SQLiteStore(Store):
                                      e.get("token_id"), dump({**e, "id": slot.id})))
                     conn.executemany("INSERT OR REPLACE INTO journal(id, app_key, endpoint, token_fp, token_id, entry) "
                                      "VALUES (?, ?, ?, ?, ?, ?)", rows)
-                    if last // 50 != (last - len(batch)) // 50:  # trim in batches: once per 50 ids
-                        conn.execute("DELETE FROM journal WHERE id <= ?", (last - capacity,))
+                    conn.execute("DELETE FROM journal WHERE id <= ?", (last - capacity,))  # the newest `capacity`
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
@@ -217,54 +283,77 @@ class SQLiteStore(Store):
             for slot in batch:
                 slot.error, slot.id = error, None
 
-    def journal_query(self, *, after_id=0, endpoint=None, app_key=None, token_fp=None, token_id=None,
-                      request_key=None, limit=100):
-        where, params = ["id > ?"], [after_id]
-        for column, value in (("endpoint", endpoint), ("app_key", app_key), ("token_fp", token_fp), ("token_id", token_id),
-                              ("json_extract(entry, '$.request_key')", request_key)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        order = "ASC" if after_id else "DESC"
+    def journal_query(self, query: JournalQuery) -> list[Record]:
+        where, params = ["id > ?"], [query.after_id]
+        for column, value in query.filters():
+            where.append(("json_extract(entry, '$.request_key')" if column == "request_key" else column) + " = ?")
+            params.append(value)
+        order = "ASC" if query.after_id else "DESC"
         rows = self._run(f"SELECT entry FROM journal WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?",
-                         (*params, limit)).fetchall()
+                         (*params, query.limit)).fetchall()
         entries = [load(r[0]) for r in rows]
-        return entries if after_id else entries[::-1]
+        return entries if query.after_id else entries[::-1]
+
+    def journal_latest_id(self) -> int:
+        return self.counter(JOURNAL_SEQ)
 
     # --- maintenance ---------------------------------------------------------------
-    def reset(self, scope=None):
-        conn = self._conn()
-        try:
-            with self._writer():
-                conn.execute("BEGIN IMMEDIATE")
-                for table, column in (("consumed", "scope"), ("counters", "scope"), ("journal", "app_key")):
-                    if scope is None:
-                        conn.execute(f"DELETE FROM {table}")
-                    else:
-                        conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (scope,))
-                conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise StoreUnavailable(f"sqlite {self.path}: {exc}") from exc
+    def reset(self, scope: str | None = None) -> None:
+        with self._transaction() as conn:
+            for table, column in (("consumed", "scope"), ("uses", "scope"), ("counters", "scope"),
+                                  ("journal", "app_key")):
+                if scope is None:
+                    conn.execute(f"DELETE FROM {table}")
+                    conn.execute("DELETE FROM kv WHERE key = ?", (HORIZON_KEY,))  # nothing left to guard
+                else:
+                    conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (scope,))
 
-    def purge(self, now):
-        a = self._run("DELETE FROM consumed WHERE expires_at < ?", (now,)).rowcount
-        b = self._run("DELETE FROM counters WHERE expires_at IS NOT NULL AND expires_at < ?", (now,)).rowcount
-        return a + b
+    def purge(self, now: float) -> int:
+        """One transaction: raise the horizon over the single-use rows about to go, then delete."""
+        with self._transaction() as conn:
+            latest = conn.execute("SELECT MAX(m) FROM (" + " UNION ALL ".join(
+                f"SELECT MAX(expires_at) AS m FROM {t} WHERE expires_at < ?" for t in SINGLE_USE_TABLES) + ")",
+                (now,) * len(SINGLE_USE_TABLES)).fetchone()[0]
+            if latest is not None:
+                conn.execute("INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
+                             "CASE WHEN CAST(value AS REAL) >= CAST(excluded.value AS REAL) THEN value "
+                             "ELSE excluded.value END", (HORIZON_KEY, repr(float(latest))))
+            dropped = sum(conn.execute(f"DELETE FROM {t} WHERE expires_at < ?", (now,)).rowcount
+                          for t in SINGLE_USE_TABLES)
+            return dropped + conn.execute("DELETE FROM counters WHERE expires_at IS NOT NULL AND expires_at < ?",
+                                          (now,)).rowcount
 
-    def ping(self):
+    def ping(self) -> None:
+        """The file is still ours and writable (a deleted, replaced or read-only database fails
+        every new connection and write while old connections may still answer SELECT 1)."""
+        if self._inode is not None:
+            self._check_file()
         self._run("SELECT 1").fetchone()
 
-    def stats(self):
-        out: dict[str, Any] = {}
-        for table in ("consumed", "counters", "journal"):
+    def _check_file(self) -> None:
+        try:
+            inode = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            raise StoreUnavailable(f"sqlite {self.path}: the database file was deleted under the running "
+                                   "server (restart it to start from an empty store)") from None
+        except OSError as exc:
+            raise StoreUnavailable(f"sqlite {self.path}: cannot stat the database file: {exc}") from None
+        if inode != self._inode:
+            raise StoreUnavailable(f"sqlite {self.path}: the database file was replaced under the running server "
+                                   "(restart it to use the new file)")
+        for name in (self.path, self.path + "-wal", os.path.dirname(os.path.abspath(self.path))):
+            if os.path.exists(name) and not os.access(name, os.W_OK):
+                raise StoreUnavailable(f"sqlite {self.path}: {name} is read-only: writes fail")
+
+    def stats(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for table in ("consumed", "uses", "counters", "journal"):
             out[table] = self._run(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
         if self.path != ":memory:":
             out["bytes"] = sum(os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p))
         return out
 
-    def close(self):
+    def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -276,13 +365,13 @@ class _Finished:
 
     __slots__ = ("rows", "rowcount")
 
-    def __init__(self, rows: list, rowcount: int):
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
         self.rows, self.rowcount = rows, rowcount
 
-    def fetchone(self):
+    def fetchone(self) -> Any:
         return self.rows[0] if self.rows else None
 
-    def fetchall(self) -> list:
+    def fetchall(self) -> list[Any]:
         return self.rows
 
 
@@ -291,13 +380,17 @@ class _Slot:
 
     __slots__ = ("entry", "id", "error", "done")
 
-    def __init__(self, entry: dict[str, Any]):
-        self.entry, self.id, self.error, self.done = entry, None, None, False
+    def __init__(self, entry: Record) -> None:
+        self.entry: Record = entry
+        self.id: int | None = None
+        self.error: StoreUnavailable | None = None
+        self.done = False
 
 
 class _Group:
     """A process's queue of entries and whether a leader is writing them."""
 
-    def __init__(self, pid: int):
-        self.pid, self.pending, self.writing = pid, [], False
+    def __init__(self, pid: int) -> None:
+        self.pid, self.writing = pid, False
+        self.pending: list[_Slot] = []
         self.cond = threading.Condition(threading.Lock())

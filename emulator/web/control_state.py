@@ -12,7 +12,6 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from ..domain.explain import explain_token, iso
-from ..domain.journal import SEQ_KEY
 from ..domain.journal_filter import JournalFilter, find, parse_timeout, wait_for
 from ..errors import ErrorCode, RequestError
 from ..runtime import Runtime
@@ -80,7 +79,7 @@ def advance_clock() -> Response:
 def _journal_answer(rt: Runtime, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Entries plus `latest_id`: pollers pass it back as `after`; a smaller value than last
     time means the journal was reset (ids restart at 1)."""
-    return {"requests": rows, "count": len(rows), "latest_id": rt.store.counter(SEQ_KEY)}
+    return {"requests": rows, "count": len(rows), "latest_id": rt.journal.latest_id()}
 
 
 def _clock_answer(rt: Runtime) -> dict[str, Any]:
