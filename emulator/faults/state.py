@@ -1,6 +1,7 @@
 """The active fault profile, shared by every worker through the store, with shared rule counters.
 
-The store holds the profile document and, beside it, a version string. Each process keeps
+The store holds the profile document and, beside it, a version string, always written together
+in one atomic step (`Store.set_many`). Each process keeps
 the parsed profile cached under that version, so with no profile active a request costs one
 store read (the version) and with one active it costs that read plus one counter bump per
 rule it reaches. Counter keys carry the activation's version: a fresh activation starts
@@ -71,8 +72,9 @@ class FaultState:
         version = secrets.token_hex(8)
         doc = {"version": version, "source": source, "activated_at": now, "file": file, "mtime_ns": mtime_ns,
                "profile": dict(profile.doc)}
-        self.store.set(DOC_KEY, json.dumps(doc, separators=(",", ":")))
-        self.store.set(VERSION_KEY, version)
+        # one atomic step: two separate writes let concurrent switches pair one profile's
+        # version with another's document, and workers then applied different profiles for good
+        self.store.set_many({DOC_KEY: json.dumps(doc, separators=(",", ":")), VERSION_KEY: version})
         active = self._from_doc(doc)
         self._cache = active
         return active
@@ -83,8 +85,7 @@ class FaultState:
 
     def deactivate(self) -> None:
         """No profile: the version becomes empty (not absent, so `adopt` knows it was decided)."""
-        self.store.set(VERSION_KEY, "")
-        self.store.delete(DOC_KEY)
+        self.store.set_many({VERSION_KEY: "", DOC_KEY: None})
         self._cache = None
 
     def start(self, spec: str | None, now: float) -> Active | None:
