@@ -31,6 +31,7 @@ class Runtime:
     journal: Journal
     faults: FaultState
     codec: ChallengeCodec  # signs browser challenges with the same shared secret as the tokens
+    secret: str = ""  # the signing secret this process uses (kept in the store unless --secret)
 
     def active_profile_name(self) -> str | None:
         """The active fault profile's name (None when none is active, it expired, or the store is down)."""
@@ -38,6 +39,14 @@ class Runtime:
             return self.faults.active_name(self.clock.now)
         except StoreUnavailable:
             return None
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable if this process cannot serve: the store is down, or the
+        store's shared signing secret is not the one this process signs with."""
+        self.store.ping()
+        problem = secret_problem(self.settings, self.store, self.secret)
+        if problem:
+            raise StoreUnavailable(problem)
 
     def reset(self, app_key: str | None = None) -> None:
         """Forget consumed tokens, counters and the journal; a full reset also resets the clock."""
@@ -53,6 +62,19 @@ def shared_secret(settings: Settings, store: Store) -> str:
     return store.set_if_absent(SECRET_KEY, secrets.token_urlsafe(32))
 
 
+def secret_problem(settings: Settings, store: Store, mine: str) -> str | None:
+    """Re-assert this process's secret in the store (a store that lost its data gets it back,
+    so replicas started later adopt it); a different stored secret is a split, never silent."""
+    if settings.secret:
+        return None
+    stored = store.set_if_absent(SECRET_KEY, mine)
+    if stored == mine:
+        return None
+    return ("the store holds a different signing secret than this process signs with (the store lost its data "
+            "and another process made a new one): tokens are refused across processes; restart this process to "
+            "adopt the store's secret, or give every replica the same --secret")
+
+
 def build_runtime(settings: Settings, *, real_time: Callable[[], float] | None = None,
                   store: Store | None = None, sleep: Callable[[float], None] | None = None) -> Runtime:
     store = store or open_store(settings.store)
@@ -61,4 +83,4 @@ def build_runtime(settings: Settings, *, real_time: Callable[[], float] | None =
     secret = shared_secret(settings, store)
     faults = FaultState(store, default_seed=settings.seed, **({"sleep": sleep} if sleep else {}))
     return Runtime(settings, apps, store, clock, TokenSigner(secret), Journal(store, settings.journal_size), faults,
-                   ChallengeCodec(secret))
+                   ChallengeCodec(secret), secret)

@@ -56,7 +56,7 @@ def health():
     body = {"status": "ok", "version": __version__, "store": rt.store.url,
             "profile": rt.active_profile_name()}
     try:
-        rt.store.ping()
+        rt.ping()  # the store, and the signing secret shared through it
     except StoreUnavailable as exc:
         body.update(status="unavailable", error=str(exc))
         response = jsonify(body)
