@@ -5,7 +5,9 @@ in one atomic step (`Store.set_many`). Each process keeps
 the parsed profile cached under that version, so with no profile active a request costs one
 store read (the version) and with one active it costs that read plus one counter bump per
 rule it reaches. Counter keys carry the activation's version: a fresh activation starts
-every `first`/`after`/`every`/`times` from zero; a full reset clears them too."""
+every `first`/`after`/`every`/`times` from zero; a full reset clears them too. Counters live in
+their own store scope, which every switch clears, and a profile with a TTL gives them its
+expiry, so neither switches nor time make the store grow."""
 
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ VERSION_KEY = "fault_profile_version"
 DOC_KEY = "fault_profile"
 RELOAD_CLAIM = "fault_profile_reload:"
 RELOAD_CHECK_S = 1.0
+RELOAD_CLAIM_LIFE_S = 300.0  # a claim only has to outlive the other workers' next stat (1 s)
+FAULT_SCOPE = ":faults"  # the store scope of rule counters (no app key contains a colon)
 
 log = logging.getLogger("captchala_emulator.faults")
 
@@ -51,6 +55,11 @@ class Active:
     def counter_key(self, rule: str) -> str:
         return f"fault:{self.profile.name}:{self.version}:{rule}"
 
+    def count(self, store: Store, key: str) -> int:
+        """Bump a rule counter: in the faults scope (each switch drops the previous activation's),
+        and, for a profile with a TTL, expiring with the activation (the janitor drops them)."""
+        return store.incr(key, scope=FAULT_SCOPE, expires_at=self.expires_at)
+
 
 class FaultState:
     """Activate, deactivate and consult the shared profile; one per Runtime (per process)."""
@@ -72,6 +81,7 @@ class FaultState:
         version = secrets.token_hex(8)
         doc = {"version": version, "source": source, "activated_at": now, "file": file, "mtime_ns": mtime_ns,
                "profile": dict(profile.doc)}
+        self.store.reset(FAULT_SCOPE)  # the previous activation's counters (a new one starts at zero)
         # one atomic step: two separate writes let concurrent switches pair one profile's
         # version with another's document, and workers then applied different profiles for good
         self.store.set_many({DOC_KEY: json.dumps(doc, separators=(",", ":")), VERSION_KEY: version})
@@ -85,6 +95,7 @@ class FaultState:
 
     def deactivate(self) -> None:
         """No profile: the version becomes empty (not absent, so `adopt` knows it was decided)."""
+        self.store.reset(FAULT_SCOPE)
         self.store.set_many({VERSION_KEY: "", DOC_KEY: None})
         self._cache = None
 
@@ -123,8 +134,8 @@ class FaultState:
         if active is None or not any(endpoint in r.match.endpoints for r in active.profile.rules):
             return None
         return engine.decide(active.profile, active.seed, facts(),
-                             next_count=lambda rule: self.store.incr(active.counter_key(rule)),
-                             next_firing=lambda rule: self.store.incr(active.counter_key(rule) + ":fired"))
+                             next_count=lambda rule: active.count(self.store, active.counter_key(rule)),
+                             next_firing=lambda rule: active.count(self.store, active.counter_key(rule) + ":fired"))
 
     def active_name(self, now: Callable[[], float]) -> str | None:
         active = self.current(now)
@@ -185,8 +196,8 @@ class FaultState:
         if mtime == active.mtime_ns or self._seen_edit == (active.version, mtime):
             return active
         self._seen_edit = (active.version, mtime)
-        me = f"{os.getpid()}:{secrets.token_hex(8)}"
-        if self.store.set_if_absent(f"{RELOAD_CLAIM}{active.version}:{mtime}", me) != me:
+        claim = f"{RELOAD_CLAIM}{active.version}:{mtime}"  # a counter: purge and reset remove it
+        if self.store.incr(claim, expires_at=now() + RELOAD_CLAIM_LIFE_S) != 1:
             return active  # another worker handles this edit
         try:
             loaded = loader.load_file(active.file, source=active.source)
