@@ -5,6 +5,7 @@ Built once by create_app; nothing module-level changes at run time."""
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -81,6 +82,6 @@ def build_runtime(settings: Settings, *, real_time: Callable[[], float] | None =
     apps = load_registry(settings.apps, include_builtin=not settings.no_builtin_apps)
     clock = Clock(store, real_time) if real_time else Clock(store)
     secret = shared_secret(settings, store)
-    faults = FaultState(store, default_seed=settings.seed, **({"sleep": sleep} if sleep else {}))
+    faults = FaultState(store, default_seed=settings.seed, sleep=sleep or time.sleep)
     return Runtime(settings, apps, store, clock, TokenSigner(secret), Journal(store, settings.journal_size), faults,
                    ChallengeCodec(secret), secret)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from ..store.base import Store
+
 CLOCK_KEY = "clock_offset"
 
 
@@ -19,7 +21,7 @@ def iso(ts: float | None) -> str | None:
 
 
 class Clock:
-    def __init__(self, store, real_time: Callable[[], float] = time.time):
+    def __init__(self, store: Store, real_time: Callable[[], float] = time.time) -> None:
         self._store = store
         self._real_time = real_time
 

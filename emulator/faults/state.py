@@ -186,7 +186,7 @@ class FaultState:
         """At most once a second per process: if the watched file changed, one worker (the one
         that claims the edit in the store) re-reads it; a broken edit is logged and ignored."""
         tick = self._monotonic()
-        if tick < self._next_stat:
+        if tick < self._next_stat or active.file is None:
             return active
         self._next_stat = tick + RELOAD_CHECK_S
         try:

@@ -25,9 +25,11 @@ def open_store(url: str) -> Store:
         try:
             from .redis import RedisStore
         except ImportError as exc:
-            raise ConfigError(f"--store {url}: the redis store needs `pip install 'captchala-emulator[redis]'` ({exc})") from None
+            raise ConfigError(f"--store {url}: the redis store needs "
+                              f"`pip install 'captchala-emulator[redis]'` ({exc})") from None
         return RedisStore(url)
-    raise ConfigError(f"--store {url}: unknown store scheme {scheme!r} (use memory://, sqlite:///path or redis://host:port/db)")
+    raise ConfigError(f"--store {url}: unknown store scheme {scheme!r} "
+                      "(use memory://, sqlite:///path or redis://host:port/db)")
 
 
 __all__ = ["Store", "open_store"]

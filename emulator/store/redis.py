@@ -12,7 +12,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -212,7 +212,7 @@ class RedisStore(Store):
 
     # --- key/value -----------------------------------------------------------------
     def get(self, key: str) -> str | None:
-        return self._call(lambda r: r.get(self._k("kv", key)))
+        return cast("str | None", self._call(lambda r: r.get(self._k("kv", key))))
 
     def set(self, key: str, value: str) -> None:
         self._call(lambda r: r.set(self._k("kv", key), value))
@@ -276,7 +276,9 @@ class RedisStore(Store):
         stored, horizon = self._call(read)
         if stored is not None:
             return dict(load(stored).get("r") or {})
-        return Expired(float(horizon)) if None not in (horizon, expires_at) and expires_at <= float(horizon) else None
+        if horizon is None or expires_at is None or expires_at > float(horizon):
+            return None
+        return Expired(float(horizon))
 
     def use(self, key: str, *, scope: str, expires_at: float) -> int | Expired:
         result = self._run("use", USE, [*self._family("uses", scope), self._k("kv", HORIZON_KEY)],
@@ -311,11 +313,11 @@ class RedisStore(Store):
         found: list[Record] = []
         start = 0
         while len(found) < query.limit:
-            ids = self._call(lambda r, start=start: self._id_chunk(r, query.after_id, start))
+            ids = self._id_chunk(query.after_id, start)
             if not ids:
                 break
             start += len(ids)
-            raw = self._call(lambda r, ids=ids: r.hmget(self._k("journal", "entries"), ids))
+            raw = self._entries(ids)
             for entry_id, text in zip(ids, raw, strict=True):
                 if text is None:  # trimmed between the two reads
                     continue
@@ -329,11 +331,16 @@ class RedisStore(Store):
     def journal_latest_id(self) -> int:
         return self.counter(JOURNAL_SEQ)
 
-    def _id_chunk(self, r: redis.Redis, after_id: int, start: int) -> list[str]:
+    def _id_chunk(self, after_id: int, start: int) -> list[str]:
         ids = self._k("journal", "ids")
         if after_id:
-            return r.zrangebyscore(ids, f"({int(after_id)}", "+inf", start=start, num=CHUNK)
-        return r.zrevrangebyscore(ids, "+inf", "-inf", start=start, num=CHUNK)
+            chunk = self._call(lambda r: r.zrangebyscore(ids, f"({int(after_id)}", "+inf", start=start, num=CHUNK))
+        else:
+            chunk = self._call(lambda r: r.zrevrangebyscore(ids, "+inf", "-inf", start=start, num=CHUNK))
+        return cast("list[str]", chunk)
+
+    def _entries(self, ids: list[str]) -> list[str | None]:
+        return cast("list[str | None]", self._call(lambda r: r.hmget(self._k("journal", "entries"), ids)))
 
     # --- maintenance ---------------------------------------------------------------
     def reset(self, scope: str | None = None) -> None:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 from ..errors import StoreUnavailable
@@ -46,7 +46,8 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._pid = os.getpid()
         self._thread_lock: threading.RLock = threading.RLock()
-        self._lock_pid, self._lock_file = -1, None
+        self._lock_pid = -1
+        self._lock_file: IO[bytes] | None = None
         self._group: _Group | None = None
         self._inode: int | None = None
         if path != ":memory:":
@@ -284,7 +285,7 @@ class SQLiteStore(Store):
                 slot.error, slot.id = error, None
 
     def journal_query(self, query: JournalQuery) -> list[Record]:
-        where, params = ["id > ?"], [query.after_id]
+        where, params = ["id > ?"], list[Any]([query.after_id])
         for column, value in query.filters():
             where.append(("json_extract(entry, '$.request_key')" if column == "request_key" else column) + " = ?")
             params.append(value)
