@@ -45,3 +45,25 @@ def race(urls: list[str], token: str, n: int, pool: ThreadPoolExecutor) -> list[
 
 def successes(answers: list[dict]) -> int:
     return sum(1 for a in answers if a["data"].get("valid") is True)
+
+
+def fire(urls: list[str], calls: list[tuple[str, dict, dict]], pool: ThreadPoolExecutor) -> list[dict]:
+    """Each (path, json body, headers) POSTed at the same instant on its own pre-opened
+    connection, spread round-robin over `urls`; returns the JSON answers in call order."""
+    conns = [_connect(urls[i % len(urls)]) for i in range(len(calls))]
+    barrier = Barrier(len(calls))
+
+    def hit(pair: tuple[http.client.HTTPConnection, tuple[str, dict, dict]]) -> dict:
+        conn, (path, body, headers) = pair
+        barrier.wait(30)
+        conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json", **headers})
+        response = conn.getresponse()
+        payload = response.read()
+        assert response.status == 200, payload[:300]
+        return json.loads(payload)
+
+    try:
+        return list(pool.map(hit, zip(conns, calls, strict=True)))
+    finally:
+        for conn in conns:
+            conn.close()
