@@ -55,13 +55,15 @@ class SQLiteStore(Store):
         self._execute_script(SCHEMA)
         if path != ":memory:":
             self._inode = os.stat(path).st_ino  # from now on connections never create the file
+            self._abs = os.path.abspath(path)  # a later chdir (gunicorn --chdir) must not move it
+            self._uri = f"file:{quote(self._abs)}?mode=rw"
 
     def _target(self) -> tuple[str, bool]:
         """What connections open: once the schema exists, the file only (`mode=rw`), so a
         deleted database is an error, never a silently recreated empty one."""
         if self._inode is None:
             return self.path, False
-        return f"file:{quote(os.path.abspath(self.path))}?mode=rw", True
+        return self._uri, True
 
     # --- connections ---------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -333,7 +335,7 @@ class SQLiteStore(Store):
 
     def _check_file(self) -> None:
         try:
-            inode = os.stat(self.path).st_ino
+            inode = os.stat(self._abs).st_ino
         except FileNotFoundError:
             raise StoreUnavailable(f"sqlite {self.path}: the database file was deleted under the running "
                                    "server (restart it to start from an empty store)") from None
@@ -342,7 +344,7 @@ class SQLiteStore(Store):
         if inode != self._inode:
             raise StoreUnavailable(f"sqlite {self.path}: the database file was replaced under the running server "
                                    "(restart it to use the new file)")
-        for name in (self.path, self.path + "-wal", os.path.dirname(os.path.abspath(self.path))):
+        for name in (self._abs, self._abs + "-wal", os.path.dirname(self._abs)):
             if os.path.exists(name) and not os.access(name, os.W_OK):
                 raise StoreUnavailable(f"sqlite {self.path}: {name} is read-only: writes fail")
 
