@@ -1,14 +1,29 @@
-"""Settings: one frozen dataclass, read once; the only module that reads os.environ."""
+"""Settings: one frozen dataclass, read once; the only module that reads os.environ.
+
+Each field is declared once, with its default and its help (`setting(...)`); the env twin
+CAPTCHALA_EMULATOR_<NAME> and the command-line flags (see `emulator.options`) derive from it.
+Adding a setting is one line here."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, Literal
+
+from .errors import ConfigError
 
 ENV_PREFIX = "CAPTCHALA_EMULATOR_"
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+LogFormat = Literal["text", "json"]
+TlsMode = Literal["auto"]
 
 
 def default_store_url() -> str:
@@ -18,57 +33,152 @@ def default_store_url() -> str:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every option of `captchala-emulator serve`; each field `foo_bar` has the env twin
-    CAPTCHALA_EMULATOR_FOO_BAR and the flag --foo-bar."""
+class Meta:
+    """What a field needs besides its name, type and default to become an env twin and a flag."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 2
+    help: str
+    low: int | None = None  # inclusive bounds of an int
+    high: int | None = None
+    path: Literal["file", "dir"] | None = None  # the flag takes a file or a directory path
+    flag: str | None = None  # flag name when it differs from the field name (--foo-bar)
+    commands: tuple[str, ...] = ("serve",)  # the subcommands that take it as a flag
+    shown_default: str | None = None  # how --help shows a computed default
+
+
+def setting(default: Any = None, help: str = "", *, factory: Callable[[], Any] | None = None, **meta: Any) -> Any:
+    """Declare a Settings field: default (or factory), help text and Meta extras."""
+    metadata = {"setting": Meta(help=help, **meta)}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every option of `captchala-emulator serve` (and the client commands); each field `foo_bar` has the
+    env twin CAPTCHALA_EMULATOR_FOO_BAR and, on the commands that take it, the flag --foo-bar."""
+
+    host: str = setting("127.0.0.1", "Interface to bind.")
+    port: int = setting(8080, "Port; 0 picks a free one.", low=0, high=65535)
+    workers: int = setting(2, "Gunicorn worker processes.", low=1, high=64)
     # A latency fault holds a thread: with 32, an uneven keep-alive spread (38/26 at 64
     # connections) queued requests and put the fault's p50 10 % over its setting; 64 keeps it within 5 %.
-    threads: int = 64
-    apps: str | None = None
-    no_builtin_apps: bool = False
-    profile: str | None = None
-    store: str = field(default_factory=default_store_url)
-    secret: str | None = None
-    seed: int = 0
-    admin_token: str | None = None
-    trust_proxy: bool = False
-    tls: str | None = None  # "auto" or None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    tls_dir: str | None = None
-    http_status_errors: bool = False
-    max_server_token_ttl: int = 3600
-    journal_size: int = 1000
-    log_format: str = "text"  # text | json
-    quiet: bool = False
+    threads: int = setting(64, "Threads per worker (latency faults block a thread, not the worker).", low=1, high=1024)
+    apps: str | None = setting(None, "YAML file of extra apps.", path="file")
+    no_builtin_apps: bool = setting(False, "Leave out the seven built-in test apps.")
+    profile: str | None = setting(None, "Fault profile: a built-in name or a YAML file.")
+    store: str = setting(factory=default_store_url, help="memory://, sqlite:///path.db or redis://host:port/db.",
+                         shown_default="sqlite:///$XDG_STATE_HOME/captchala-emulator/state.db")
+    secret: str | None = setting(None, "Token signing secret (default: generated once, kept in the store).")
+    seed: int = setting(0, "Seed of every fault decision.")
+    admin_token: str | None = setting(None, "Protect /_emulator/ with Authorization: Bearer <token> (sent by mint "
+                                            "and healthcheck too).", commands=("serve", "mint"))
+    trust_proxy: bool = setting(False, "Take the caller IP from X-Forwarded-For.")
+    tls: TlsMode | None = setting(None, "auto: make a local CA and a certificate for the real host names.")
+    tls_cert: str | None = setting(None, "Your own certificate (PEM); goes with --tls-key.", path="file")
+    tls_key: str | None = setting(None, "The key of --tls-cert (PEM).", path="file")
+    tls_dir: str | None = setting(None, "Where --tls auto keeps its CA and certificate "
+                                        "(default: tls/ beside the SQLite state).", path="dir")
+    http_status_errors: bool = setting(False, "Send request-level errors with HTTP status = code (default: HTTP 200).")
+    max_server_token_ttl: int = setting(3600, "Clamp of ttl at server-token issue, in seconds.", low=1)
+    journal_size: int = setting(1000, "Entries kept in the request journal.", low=1)
+    log_format: LogFormat = setting("text", "Request log lines as text or json.")
+    quiet: bool = setting(False, "No banner.")
+    url: str | None = setting(None, "Base URL of a running emulator (default: http://127.0.0.1:<port>).",
+                              commands=("mint",))
+    healthcheck_url: str | None = setting(None, "Base URL to check (default: http(s)://127.0.0.1:<port>).",
+                                          flag="url", commands=("healthcheck",))
 
-    def replace(self, **changes) -> Settings:
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
-        """Build settings from CAPTCHALA_EMULATOR_* variables, then explicit overrides."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from CAPTCHALA_EMULATOR_* variables, then explicit overrides (None = not given)."""
         environ = os.environ if environ is None else environ
-        values: dict = {}
-        for f in fields(cls):
-            raw = environ.get(ENV_PREFIX + f.name.upper())
+        values: dict[str, Any] = {}
+        for spec in specs():
+            raw = environ.get(spec.env)
             if raw is not None and raw != "":
-                values[f.name] = _coerce(f, raw)
+                values[spec.name] = spec.parse(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
+    def local_url(self) -> str:
+        """The emulator on this machine at this port, over https when TLS is configured."""
+        scheme = "https" if self.tls or self.tls_cert else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
-def _coerce(f: dataclasses.Field, raw: str):
-    kind = str(f.type)
-    if kind.startswith("bool"):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if kind.startswith("int"):
+
+@dataclass(frozen=True)
+class Spec:
+    """One field as the environment and the command line see it."""
+
+    name: str
+    kind: type  # bool, int or str
+    choices: tuple[str, ...] | None
+    default: Any
+    meta: Meta
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + (self.meta.flag or self.name).replace("_", "-")
+
+    def parse(self, raw: str) -> Any:
+        """The value of the env twin, or ConfigError naming the variable."""
         try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not an integer") from None
-    return raw
+            return self._parse(raw.strip())
+        except ValueError as exc:
+            raise ConfigError(f"{self.env}={raw!r}: {exc}") from None
+
+    def _parse(self, raw: str) -> Any:
+        if self.kind is bool:
+            word = raw.lower()
+            if word not in TRUE_WORDS | FALSE_WORDS:
+                raise ValueError(f"expected one of {', '.join(sorted(TRUE_WORDS | FALSE_WORDS))}")
+            return word in TRUE_WORDS
+        if self.kind is int:
+            return self._bounded(_integer(raw))
+        if self.choices is not None and raw not in self.choices:
+            raise ValueError(f"expected one of {', '.join(self.choices)}")
+        return raw
+
+    def _bounded(self, value: int) -> int:
+        low, high = self.meta.low, self.meta.high
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError(f"must be in {low if low is not None else ''}..{high if high is not None else ''}")
+        return value
+
+
+def _integer(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("not an integer") from None
+
+
+@functools.cache
+def specs() -> tuple[Spec, ...]:
+    """Every Settings field with its parsed type, in declaration order."""
+    hints = typing.get_type_hints(Settings)
+    return tuple(_spec(f, hints[f.name]) for f in fields(Settings))
+
+
+def _spec(f: dataclasses.Field[Any], hint: Any) -> Spec:
+    inner = _strip_none(hint)
+    choices = typing.get_args(inner) if typing.get_origin(inner) is Literal else None
+    kind = str if choices is not None else inner
+    default = None if f.default is dataclasses.MISSING else f.default
+    return Spec(f.name, kind, choices, default, f.metadata["setting"])
+
+
+def _strip_none(hint: Any) -> Any:
+    """`X | None` -> X."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else hint
+    return hint

@@ -3,11 +3,15 @@
 import subprocess
 import sys
 
+import click
 import pytest
 from click.testing import CliRunner
 
+from emulator.app import create_app
 from emulator.cli import main
-from emulator.settings import Settings
+from emulator.errors import ConfigError
+from emulator.server import ThreadServer, free_port
+from emulator.settings import Settings, specs
 
 
 def test_env_twins_fill_settings():
@@ -17,22 +21,66 @@ def test_env_twins_fill_settings():
 
 
 def test_env_twin_with_bad_int_names_the_variable():
-    with pytest.raises(ValueError, match="CAPTCHALA_EMULATOR_PORT"):
+    with pytest.raises(ConfigError, match="CAPTCHALA_EMULATOR_PORT='eighty': not an integer"):
         Settings.from_env({"CAPTCHALA_EMULATOR_PORT": "eighty"})
+
+
+@pytest.mark.parametrize("command", ["serve", "healthcheck", "mint"])
+@pytest.mark.parametrize("variable,value,problem", [
+    ("PORT", "eighty", "not an integer"),
+    ("WORKERS", "0", "must be in 1..64"),
+    ("LOG_FORMAT", "xml", "expected one of text, json"),
+    ("QUIET", "maybe", "expected one of"),
+])
+def test_a_bad_env_value_is_one_line_under_the_variable_name_exit_2(command, variable, value, problem):
+    result = CliRunner().invoke(main, [command], env={f"CAPTCHALA_EMULATOR_{variable}": value})
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1
+    assert result.output.startswith(f"captchala-emulator: error: CAPTCHALA_EMULATOR_{variable}={value!r}: {problem}")
+
+
+def test_every_option_of_every_subcommand_has_help_and_settings_options_show_their_env_twin():
+    for name, command in main.commands.items():
+        wide = click.Context(command, info_name=name, terminal_width=10_000, max_content_width=10_000)
+        text = " ".join(command.get_help(wide).split())
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.hidden:
+                continue
+            assert param.help, f"{name} {param.opts[0]} has no help text"
+            assert " ".join(param.help.split()) in text, f"{name} {param.opts[0]}"
+        for spec in specs():
+            if name in spec.meta.commands:
+                assert f"{spec.flag} " in text and f"env var: {spec.env}" in text, f"{name} {spec.flag}"
+
+
+def test_serve_flags_and_their_defaults_are_the_settings_fields():
+    serve = {p.name: p for p in main.commands["serve"].params}
+    defaults = Settings()
+    for spec in specs():
+        if "serve" in spec.meta.commands:
+            assert spec.default == serve[spec.name].default or spec.meta.shown_default, spec.name
+            assert serve[spec.name].default in (getattr(defaults, spec.name), None), spec.name
+    assert set(serve) == {s.name for s in specs() if "serve" in s.meta.commands}
+
+
+def test_mint_and_healthcheck_find_the_emulator_on_the_port_env_twin(tmp_path):
+    server = ThreadServer(create_app(Settings(store="memory://", secret="x", quiet=True, admin_token="adm")),
+                          host="127.0.0.1", port=0).start()
+    try:
+        env = {"CAPTCHALA_EMULATOR_PORT": str(server.port), "CAPTCHALA_EMULATOR_ADMIN_TOKEN": "adm"}
+        minted = CliRunner().invoke(main, ["mint", "--action", "login"], env=env)
+        assert minted.exit_code == 0 and minted.output.strip(), minted.output
+        healthy = CliRunner().invoke(main, ["healthcheck"], env=env)
+        assert healthy.exit_code == 0 and healthy.output == "healthy\n", healthy.output
+        dead = {**env, "CAPTCHALA_EMULATOR_URL": f"http://127.0.0.1:{free_port()}"}
+        assert CliRunner().invoke(main, ["mint"], env=dead).exit_code == 2  # the env twin beats the port
+        assert CliRunner().invoke(main, ["mint", "--url", server.url], env=dead).exit_code == 0  # the flag beats both
+    finally:
+        server.stop()
 
 
 def test_default_store_is_sqlite():
     assert Settings().store.startswith("sqlite:///")
-
-
-def test_every_settings_field_is_a_serve_option():
-    from dataclasses import fields
-
-    serve = main.commands["serve"]
-    names = {p.name for p in serve.params}
-    assert {f.name for f in fields(Settings)} - {"tls_dir"} <= names | {"tls_dir"}
-    for param in serve.params:
-        assert param.envvar == "CAPTCHALA_EMULATOR_" + param.name.upper()
 
 
 @pytest.mark.parametrize("args,problem", [
@@ -58,7 +106,5 @@ def test_serve_with_bad_apps_file_exits_2_from_a_real_process(tmp_path):
 
 
 def test_healthcheck_fails_when_nothing_listens():
-    from emulator.server import free_port
-
     result = CliRunner().invoke(main, ["healthcheck", "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "1"])
     assert result.exit_code == 1 and "unhealthy" in result.output
