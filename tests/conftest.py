@@ -8,9 +8,8 @@ import pytest
 from emulator.app import create_app
 from emulator.runtime import build_runtime
 from emulator.settings import Settings
+from tests.support.apps import DEMO
 from tests.support.redis import redis_server, redis_url  # noqa: F401  (fixtures: a real redis-server)
-
-DEMO = {"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"}
 
 
 class FakeTime:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DEMO
 
 from emulator.domain.tokens import Kind, TokenSigner
+from tests.support.apps import DEMO
 
 STRICT = {"X-App-Key": "strict_ip_app", "X-App-Secret": "strict_ip_secret"}
 

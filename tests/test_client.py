@@ -6,12 +6,12 @@ import threading
 
 import pytest
 import requests
-from conftest import DEMO
 
 from emulator.app import create_app
 from emulator.client import ControlPlaneError, EmulatorClient
 from emulator.server import ThreadServer
 from emulator.settings import Settings
+from tests.support.apps import DEMO
 
 
 def serve(**settings):

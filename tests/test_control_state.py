@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from conftest import DEMO
 
 from emulator.domain.explain import iso
 from emulator.domain.journal_filter import JournalFilter, wait_for
 from emulator.domain.validation import consumed_reason
+from tests.support.apps import DEMO
 
 REASON = "X-Captchala-Emulator-Reason"
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DEMO
 
 from emulator.domain.explain import describe_entry, explain_token, iso, preview
 from emulator.domain.journal import JournalQuery
 from emulator.domain.tokens import TokenSigner
+from tests.support.apps import DEMO
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import DEMO
 
 from emulator.app import create_app
 from emulator.logs import format_line, redact
 from emulator.runtime import build_runtime
+from tests.support.apps import DEMO
 
 
 @pytest.fixture

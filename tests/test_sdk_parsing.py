@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import DEMO
+
+from tests.support.apps import DEMO
 
 
 class SDKDecodeError(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,11 +11,14 @@ from threading import Barrier
 
 import pytest
 import requests
+from click.testing import CliRunner
 
+from emulator.cli import main
+from emulator.settings import Settings
+from tests.support.apps import DEMO
 from tests.support.servers import running_emulator, start_emulator
 
 pytestmark = pytest.mark.integration
-DEMO = {"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +35,7 @@ def test_32_concurrent_validates_of_one_token_give_exactly_one_success(four_work
             token = four_workers.mint()
             barrier = Barrier(32)
 
-            def hit(_):
+            def hit(_, token=token, barrier=barrier):
                 with requests.Session() as s:  # one connection per request: spread over the workers
                     barrier.wait(10)
                     return s.post(url, json={"pass_token": token}, headers=DEMO, timeout=20).json()
@@ -46,13 +50,16 @@ def test_token_minted_through_one_worker_verifies_through_all(four_workers):
     tokens = [four_workers.mint() for _ in range(40)]
     for token in tokens:
         with requests.Session() as s:
-            body = s.post(four_workers.url + "/v1/validate", json={"pass_token": token}, headers=DEMO, timeout=10).json()
+            body = s.post(four_workers.url + "/v1/validate", json={"pass_token": token}, headers=DEMO,
+                          timeout=10).json()
         assert body["data"]["valid"] is True
     journal = requests.get(four_workers.url + "/_emulator/requests?endpoint=validate&limit=200", timeout=10)
     validated = {e["token_id"]: e for e in journal.json()["requests"][-40:]}
     assert len(validated) == 40 and {e["outcome"] for e in validated.values()} == {"valid"}
-    minted = requests.get(four_workers.url + "/_emulator/requests?endpoint=mint&limit=200", timeout=10).json()["requests"]
-    crossed = [m for m in minted if m["token_id"] in validated and m["worker_pid"] != validated[m["token_id"]]["worker_pid"]]
+    minted = requests.get(four_workers.url + "/_emulator/requests?endpoint=mint&limit=200",
+                          timeout=10).json()["requests"]
+    crossed = [m for m in minted
+               if m["token_id"] in validated and m["worker_pid"] != validated[m["token_id"]]["worker_pid"]]
     assert crossed, "no token was minted by one worker and validated by another"
 
 
@@ -73,26 +80,37 @@ def test_sigterm_stops_the_server_cleanly(tmp_path):
     assert server.stop() == 0
 
 
-def test_readme_two_commands_serve_on_8080_with_sqlite_and_builtin_apps(tmp_path):
-    """`captchala-emulator serve` with no options: 127.0.0.1:8080, SQLite default, the built-in apps."""
-    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
-    env = {k: v for k, v in env.items() if not k.startswith("CAPTCHALA_EMULATOR_")}
+def test_readme_default_address_is_127_0_0_1_port_8080():
+    """The README's `captchala-emulator serve` binds 127.0.0.1:8080: the defaults in Settings and in --help."""
+    assert (Settings().host, Settings().port) == ("127.0.0.1", 8080)
+    text = " ".join(CliRunner().invoke(main, ["serve", "--help"]).output.split())
+    assert "env var: CAPTCHALA_EMULATOR_HOST; default: 127.0.0.1" in text
+    assert "env var: CAPTCHALA_EMULATOR_PORT; default: 8080" in text
+
+
+def test_readme_bare_serve_uses_sqlite_and_the_builtin_apps(tmp_path):
+    """`captchala-emulator serve` with no options (the port moved off 8080 by its env twin: no fixed ports)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPTCHALA_EMULATOR_")}
+    env.update({"XDG_STATE_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1", "CAPTCHALA_EMULATOR_PORT": "0"})
     proc = subprocess.Popen(["captchala-emulator", "serve"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         banner = proc.stdout.readline()
-        assert "listening on http://127.0.0.1:8080" in banner, banner
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+) ", banner)
+        assert match, banner
+        url = match.group(1)
         rest = "".join(proc.stdout.readline() for _ in range(7))
         assert "demo_app/demo_secret" in rest and f"sqlite:///{tmp_path}" in rest
-        health = _poll_health("http://127.0.0.1:8080")
+        health = _poll_health(url)
         assert health["store"] == f"sqlite:///{tmp_path / 'captchala-emulator' / 'state.db'}"
-        token = requests.post("http://127.0.0.1:8080/_emulator/pass-tokens", json={"action": "login"}, timeout=5).json()["pass_token"]
-        body = requests.post("http://127.0.0.1:8080/v1/validate", json={"pass_token": token}, headers=DEMO, timeout=5).json()
+        token = requests.post(url + "/_emulator/pass-tokens", json={"action": "login"}, timeout=5).json()["pass_token"]
+        body = requests.post(url + "/v1/validate", json={"pass_token": token}, headers=DEMO, timeout=5).json()
         assert body["data"]["valid"] is True
         assert (tmp_path / "captchala-emulator" / "state.db").exists()
     finally:
         proc.terminate()
         proc.wait(10)
+        proc.stdout.close()
 
 
 def _poll_health(url: str) -> dict:
@@ -102,4 +120,4 @@ def _poll_health(url: str) -> dict:
             return requests.get(url + "/_emulator/health", timeout=1).json()
         except requests.RequestException:
             time.sleep(0.05)  # readiness polling, not waiting for time to pass
-    raise AssertionError("no answer on 8080")
+    raise AssertionError(f"no answer on {url}")

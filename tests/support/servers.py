@@ -69,12 +69,13 @@ def start_emulator(*args: str, env: dict | None = None, cwd: str | Path | None =
     ready = threading.Event()
 
     def pump() -> None:
-        for line in proc.stdout:
-            output.append(line)
-            match = BANNER.search(line)
-            if match and "url" not in found:
-                found["url"] = match.group(1)
-                ready.set()
+        with proc.stdout:  # closed at EOF, when the server and its workers are gone
+            for line in proc.stdout:
+                output.append(line)
+                match = BANNER.search(line)
+                if match and "url" not in found:
+                    found["url"] = match.group(1)
+                    ready.set()
         ready.set()
 
     threading.Thread(target=pump, daemon=True).start()
