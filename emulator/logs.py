@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any
 
+from .settings import LogFormat
+
 LOGGER_NAME = "captchala_emulator.requests"
 FIELDS = ("id", "endpoint", "method", "path", "status", "outcome", "code", "reason", "app_key", "caller_ip",
           "client_ip", "token_kind", "token_fp", "action", "fault", "duration_ms", "worker_pid")
@@ -48,7 +50,7 @@ def log_fields(entry: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def format_line(entry: dict[str, Any], fmt: str) -> str:
+def format_line(entry: dict[str, Any], fmt: LogFormat) -> str:
     fields = log_fields(entry)
     if fmt == "json":
         return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
@@ -84,7 +86,7 @@ def request_logger() -> logging.Logger:
     return logger
 
 
-def log_request(entry: dict[str, Any], fmt: str) -> None:
+def log_request(entry: dict[str, Any], fmt: LogFormat) -> None:
     """Emit the line for one journaled API request (built only if someone will read it)."""
     logger = request_logger()
     if logger.isEnabledFor(logging.INFO):

@@ -5,14 +5,16 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
 
 from ..errors import ConfigError
 
-SOLVE_MODES = ("click", "auto", "fail", "never")
-IP_BINDING_MODES = ("lenient", "strict")
+SolveMode = Literal["click", "auto", "fail", "never"]
+IpBinding = Literal["lenient", "strict"]
+SOLVE_MODES: tuple[SolveMode, ...] = get_args(SolveMode)
+IP_BINDING_MODES: tuple[IpBinding, ...] = get_args(IpBinding)
 
 DEFAULT_MODERATION = {
     "violence": ["kill", "violence"],
@@ -27,7 +29,7 @@ DEFAULT_MODERATION = {
 class Widget:
     """How the stub browser widget behaves for an app."""
 
-    solve: str = "click"
+    solve: SolveMode = "click"
     delay_ms: int = 0
     error: str = "invalid_token"
 
@@ -39,7 +41,7 @@ class App:
     name: str = ""
     pass_token_ttl: int = 300
     server_token_required: bool = False
-    ip_binding: str = "lenient"
+    ip_binding: IpBinding = "lenient"
     disabled: bool = False
     risk_score: int = 10
     widget: Widget = field(default_factory=Widget)

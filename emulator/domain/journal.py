@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any
+from typing import Any, Literal
 
 from ..store.base import JournalBackend, JournalQuery, Record
 
 VALIDATE_ENDPOINTS = ("validate", "backup_validate")  # journal endpoint names of the two validates
+# What became of a request, as journal entries and log lines say it.
+Outcome = Literal["ok", "valid", "degraded", "rejected", "error", "fault", "minted"]
 
 __all__ = ["Journal", "JournalQuery", "VALIDATE_ENDPOINTS", "consumer_number", "new_request_key",
            "token_fingerprint"]

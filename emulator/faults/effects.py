@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 from ..domain.journal import VALIDATE_ENDPOINTS
 from ..errors import ErrorCode
@@ -22,7 +22,9 @@ VALIDATES = VALIDATE_ENDPOINTS
 MAIN = ("validate", "issue", "challenge_init", "challenge_solve", "moderation")  # the main host, not the backup
 TOKEN_RESULTS = (ErrorCode.TOKEN_EXPIRED, ErrorCode.TOKEN_CONSUMED, ErrorCode.INVALID_TOKEN, ErrorCode.BINDING_MISMATCH)
 TOKEN_LEVEL = TOKEN_RESULTS + (ErrorCode.EMPTY_TOKEN,)
-CONNECTIONS = ("reset", "hang", "truncated_body", "malformed_json", "slow_body")
+ConnectionKind = Literal["reset", "hang", "truncated_body", "malformed_json", "slow_body"]
+LatencyKind = Literal["fixed", "uniform", "lognormal"]
+CONNECTIONS: tuple[ConnectionKind, ...] = get_args(ConnectionKind)
 BODIES = ("json", "html", "empty")
 FRAMING_HEADERS = ("content-length", "transfer-encoding", "connection")
 MAX_LATENCY_MS = 600_000.0
@@ -42,7 +44,7 @@ INHERENTLY_PROCESSED = ("truncated_body", "malformed_json", "slow_body")  # they
 class Latency:
     """`latency_ms`: a fixed number, {min, max} uniform, or {median, p99, max} lognormal (ms)."""
 
-    kind: str  # fixed | uniform | lognormal
+    kind: LatencyKind
     fixed: float = 0.0
     min: float = 0.0
     max: float = 0.0
@@ -54,7 +56,7 @@ class Latency:
 class Connection:
     """`connection`: a socket-level fault and its knobs."""
 
-    kind: str
+    kind: ConnectionKind
     max_s: float = DEFAULT_HANG_S  # hang: give up (close, no answer) after this long
     chunks: int = 5  # slow_body: the body is sent in this many pieces
     chunk_delay_ms: float = 200.0  # slow_body: pause before each piece after the first
@@ -188,11 +190,11 @@ def _latency(r: Reader, raw: Any, path: str) -> Latency:
 
 def _connection(r: Reader, raw: Any, path: str) -> Connection:
     if isinstance(raw, str) or not isinstance(raw, Mapping):
-        return Connection(r.choice(raw, path, CONNECTIONS))
+        return Connection(cast(ConnectionKind, r.choice(raw, path, CONNECTIONS)))
     c = r.mapping(raw, path, {"kind", "max_s", "chunks", "chunk_delay_ms", "fraction"})
     if "kind" not in c:
         r.fail(f"{path}.kind", "required: one of " + ", ".join(CONNECTIONS))
-    kind = r.choice(c["kind"], f"{path}.kind", CONNECTIONS)
+    kind = cast(ConnectionKind, r.choice(c["kind"], f"{path}.kind", CONNECTIONS))
     knobs = {"max_s": "hang", "chunks": "slow_body", "chunk_delay_ms": "slow_body",
              "fraction": ("truncated_body", "malformed_json")}
     values: dict[str, Any] = {}

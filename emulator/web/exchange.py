@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Response, request
 
-from ..domain.journal import VALIDATE_ENDPOINTS, new_request_key, token_fingerprint
+from ..domain.journal import VALIDATE_ENDPOINTS, Outcome, new_request_key, token_fingerprint
 from ..domain.tokens import Token
 from ..errors import ChallengeError, EmulatorError, ErrorCode, RequestError, StoreUnavailable, TokenRejected
 from ..logs import log_request
@@ -39,7 +39,7 @@ class Exchange:
     token_id: str | None = None
     token_kind: str | None = None
     action: str | None = None
-    outcome: str = "ok"
+    outcome: Outcome = "ok"
     code: str | None = None
     reason: str | None = None
     fault: str | None = None
@@ -70,7 +70,7 @@ class Exchange:
         self.token_fp, self.token_id, self.token_kind = token_fingerprint(raw), token.token_id, token.kind.label
         self.action = token.claims.get("act", self.action)
 
-    def fail(self, err: EmulatorError, outcome: str) -> None:
+    def fail(self, err: EmulatorError, outcome: Outcome) -> None:
         self.outcome, self.code, self.reason = outcome, err.code.value, err.reason
 
     def entry(self) -> dict[str, Any]:
