@@ -184,3 +184,17 @@ def test_consume_race_across_processes_has_one_winner(backend, tmp_path, request
         for p in procs:
             p.join(10)
         assert wins.count(True) == 1
+
+
+def test_closing_a_sqlite_store_releases_its_files(tmp_path):
+    """No descriptor outlives close() (the suite turns ResourceWarning into an error)."""
+    import gc
+    import warnings
+
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    store.set("k", "v")
+    store.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        del store
+        gc.collect()

@@ -361,6 +361,9 @@ class SQLiteStore(Store):
         if conn is not None:
             conn.close()
             self._local.conn = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file, self._lock_pid = None, -1  # reopened on next use
 
 
 class _Finished:
