@@ -30,17 +30,7 @@ REDIS_IMAGE = re.compile(r"^redis:[0-9][\w.-]*$")  # the official image, pinned 
 REDIS_COMMANDS = {"redis-server", "redis-cli"}  # what the official redis image ships
 
 
-def cli_env_vars() -> set[str]:
-    """Env twins of every option of every subcommand (e.g. healthcheck's --url)."""
-    names = set()
-    for command in main.commands.values():
-        for param in command.params:
-            envvar = getattr(param, "envvar", None)
-            names.update([envvar] if isinstance(envvar, str) else envvar or [])
-    return names
-
-
-KNOWN_VARS = SETTINGS_VARS | cli_env_vars()
+KNOWN_VARS = SETTINGS_VARS  # every env twin of every subcommand is a Settings field (the flags derive from them)
 
 
 def check_emulator_command(argv: list[str]) -> None:

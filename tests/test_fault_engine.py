@@ -27,7 +27,8 @@ class Counters:
     """The store's shared counters, as plain dicts."""
 
     def __init__(self):
-        self.matched, self.fired = Counter(), Counter()
+        self.matched: Counter[str] = Counter()
+        self.fired: Counter[str] = Counter()
 
     def next_count(self, rule):
         self.matched[rule] += 1

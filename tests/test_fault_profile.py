@@ -36,7 +36,7 @@ def test_the_contract_sketch_parses_into_frozen_rules():
     assert outage.match.endpoints == ("validate", "issue") and outage.when.first == 2
     assert (outage.effect.status, outage.effect.body) == (503, "html")
     with pytest.raises(AttributeError):
-        outage.effect.status = 200  # frozen
+        outage.effect.status = 200  # type: ignore[misc]  # frozen
 
 
 def test_every_effect_key_in_its_longest_form():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from emulator.faults.state import FaultState
 from emulator.store.memory import MemoryStore
 
 VALIDATE = Facts("validate", "POST", "demo_app", "login")
-FIRST_TWO = {"name": "outage", "rules": [{"name": "first-two", "match": {"endpoint": "validate"},
+FIRST_TWO: dict[str, Any] = {"name": "outage", "rules": [{"name": "first-two", "match": {"endpoint": "validate"},
                                           "when": {"first": 2}, "effect": {"status": 503}}]}
 
 

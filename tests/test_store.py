@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Iterator
 
 import pytest
 
@@ -28,7 +29,7 @@ def store_backend(request, tmp_path):
 
 
 @pytest.fixture
-def store(store_backend) -> Store:
+def store(store_backend) -> Iterator[Store]:
     s = open_store(store_backend[1])
     yield s
     s.close()

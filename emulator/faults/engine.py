@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from statistics import NormalDist
+from typing import overload
 
 from .profile import Latency, Profile, Rule, When
 
@@ -79,6 +80,10 @@ def chance(when: When, seed: int, rule: str, n: int) -> bool:
     return when.probability is None or unit(seed, rule, n, "probability") < when.probability
 
 
+@overload
+def latency_ms(spec: Latency, seed: int, rule: str, n: int) -> float: ...
+@overload
+def latency_ms(spec: None, seed: int, rule: str, n: int) -> None: ...
 def latency_ms(spec: Latency | None, seed: int, rule: str, n: int) -> float | None:
     """The delay for this request: fixed, uniform {min,max}, or lognormal {median,p99} capped at max."""
     if spec is None:

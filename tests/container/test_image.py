@@ -51,7 +51,7 @@ def podman(tmp_path_factory):
             raise AssertionError(f"podman {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
         return result
 
-    run.env = env
+    run.env = env  # type: ignore[attr-defined]
     return run
 
 

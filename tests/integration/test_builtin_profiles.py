@@ -191,9 +191,10 @@ def slow_validate(p: Probe):
     for _ in range(2):
         p.validate("pt_x")
     entries = p.journal(endpoint="validate")
-    rule = loader.load("slow-validate").profile.rules[0]
+    latency = loader.load("slow-validate").profile.rules[0].effect.latency
+    assert latency is not None
     assert [e["fault_latency_ms"] for e in entries] == [
-        round(engine.latency_ms(rule.effect.latency, 7, "slow", n), 3) for n in (1, 2)]
+        round(engine.latency_ms(latency, 7, "slow", n), 3) for n in (1, 2)]
     assert all(e["duration_ms"] >= e["fault_latency_ms"] for e in entries)
 
 
@@ -292,7 +293,7 @@ def predicted(name: str, count: int) -> list:
 
     out = []
     for _ in range(count):
-        d = engine.decide(active, active.seed, engine.Facts("validate", "POST", "demo_app", None), bump, bump)
+        d = engine.decide(active, active.seed or 0, engine.Facts("validate", "POST", "demo_app", None), bump, bump)
         out.append(d.label if d else None)
     return out
 

@@ -124,7 +124,7 @@ def control_routes() -> list[tuple[str, str]]:
         if not rule.rule.startswith("/_emulator"):
             continue
         path = re.sub(r"<(?:[a-z]+:)?(\w+)>", lambda m: "dashboard.js" if m.group(1) == "filename" else "pt_x", rule.rule)
-        routes += [(method, path) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+        routes += [(method, path) for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})]
     return routes
 
 

@@ -126,7 +126,7 @@ def test_the_clock_advanced_through_a_applies_on_b(fresh):
 def wait_health(url: str, status: int, timeout: float = 30) -> requests.Response:
     """Poll /_emulator/health until it answers `status` (readiness polling, bounded)."""
     deadline = time.monotonic() + timeout
-    last = None
+    last: requests.Response | requests.RequestException | None = None
     while time.monotonic() < deadline:
         try:
             last = requests.get(url + "/_emulator/health", timeout=5)

@@ -17,7 +17,7 @@ DEMO = {"X-App-Key": "demo_app", "X-App-Secret": "demo_secret", "Content-Type": 
 
 def _connect(url: str) -> http.client.HTTPConnection:
     parts = urlparse(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
     conn.connect()
     return conn
 

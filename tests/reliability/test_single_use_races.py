@@ -20,7 +20,7 @@ ROUNDS, CONCURRENT = 20, 32
 
 
 def worker_pids(url: str, count: int) -> set[int]:
-    rows = requests.get(url + "/_emulator/requests", params={"endpoint": "validate", "limit": count},
+    rows = requests.get(url + "/_emulator/requests", params={"endpoint": "validate", "limit": str(count)},
                         timeout=10).json()["requests"]
     return {row["worker_pid"] for row in rows if row.get("worker_pid")}
 
