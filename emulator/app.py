@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY * 4, HTTP_STATUS_ERRORS=settings.http_status_errors,
                       JSON_SORT_KEYS=False)
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # the DefaultJSONProvider
     rt = runtime or build_runtime(settings)
     app.extensions[EXTENSION] = rt
     if settings.profile:  # `serve` activated it in the master already; this covers in-process apps
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     _install_error_handlers(app)
     _install_janitor(app, Janitor(rt.store, rt.clock))
     if settings.trust_proxy:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     return app
 
 

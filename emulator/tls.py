@@ -45,11 +45,12 @@ def configure_tls(settings: Settings) -> tuple[Settings, TlsFiles | None]:
         return settings.replace(tls_cert=str(files.cert), tls_key=str(files.key)), files
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together: give both, or use --tls auto")
-    if settings.tls_cert:
-        for flag, path in (("--tls-cert", settings.tls_cert), ("--tls-key", settings.tls_key)):
+    cert, key = settings.tls_cert, settings.tls_key
+    if cert and key:
+        for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
             if not Path(path).is_file():
                 raise ConfigError(f"{flag} {path}: no such file")
-        return settings, TlsFiles(Path(settings.tls_cert), Path(settings.tls_key))
+        return settings, TlsFiles(Path(cert), Path(key))
     return settings, None
 
 

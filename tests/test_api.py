@@ -299,6 +299,7 @@ def test_bind_uid_comes_back_as_uid(runtime, validate):
     (b'{"pass_token": "x", "client_ip": "nope"}', "application/json"),
     (b"pass_token=abc", "application/x-www-form-urlencoded"),
     (b"{" * 10000, "application/json"),
+    (b'{"pass_token": ' + b"1" * 5000 + b"}", "application/json"),  # an integer past Python's digit limit
 ])
 def test_bad_bodies_get_a_clear_envelope(client, body, content_type):
     response = client.post("/v1/validate", data=body, headers={**DEMO, "Content-Type": content_type})

@@ -49,7 +49,7 @@ def mint_tokens(url: str, count: int, out: Path, work_dir: Path, *, app_key: str
     per_thread = -(-count // threads)
     script = work_dir / "mint.lua"
     script.write_text(MINT_SCRIPT)
-    body = {"app_key": app_key, "action": "login"}
+    body: dict[str, str | int] = {"app_key": app_key, "action": "login"}
     if ttl is not None:
         body["ttl"] = ttl
     env = {"PATH": "/usr/bin:/bin", "BENCH_MINT_BODY": json.dumps(body), "BENCH_PER_THREAD": str(per_thread),

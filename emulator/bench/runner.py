@@ -316,13 +316,15 @@ class Bench:
                 threads=self.o.threads, name="emulator-cold"),
             "floor": lambda n: targets.start_floor(self.o.work_dir, workers=self.o.workers, threads=self.o.threads),
         }
-        if self.peers:
-            starters["wiremock"] = lambda n: targets.start_wiremock(self.peers, self.o.work_dir)
-            starters["mockoon"] = lambda n: targets.start_mockoon(self.peers, self.o.work_dir)
+        peers = self.peers
+        if peers:
+            starters["wiremock"] = lambda n: targets.start_wiremock(peers, self.o.work_dir)
+            starters["mockoon"] = lambda n: targets.start_mockoon(peers, self.o.work_dir)
         for name, start in starters.items():
-            times = []
+            times: list[float] = []
             for n in range(self.o.cold_runs):
                 proc = start(n)
+                assert proc.ready_s is not None  # set once the process answered healthy
                 times.append(proc.ready_s)
                 proc.stop()
             self.results["cold_start"][name] = {"median_s": round(statistics.median(times), 3),

@@ -18,7 +18,7 @@ from .procs import Proc, connection_spread
 class SpreadSampler:
     def __init__(self, proc: Proc, interval_s: float = 0.5, skip_first_s: float = 1.0):
         self.proc, self.interval, self.skip = proc, interval_s, skip_first_s
-        self.port = urlparse(proc.url).port
+        self.port = urlparse(proc.url).port or 80
         self.samples: list[list[int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="spread-sampler", daemon=True)

@@ -51,7 +51,7 @@ class ValidateRequest:
 class ValidateResult:
     data: dict[str, Any]
     reason: str
-    token: Token | None = None
+    token: Token
 
 
 def normalize_ip(value: str, name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import ConfigError
 
@@ -35,7 +35,7 @@ class Reader:
     def __init__(self, source: str):
         self.source = source
 
-    def fail(self, path: str, problem: str):
+    def fail(self, path: str, problem: str) -> NoReturn:
         raise ProfileError(self.source, path, problem)
 
     def mapping(self, value: Any, path: str, known: set[str]) -> Mapping[str, Any]:

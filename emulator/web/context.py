@@ -34,8 +34,10 @@ def json_body() -> dict[str, Any]:
         body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise RequestError(ErrorCode.INVALID_REQUEST, "body is not valid UTF-8") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise RequestError(ErrorCode.INVALID_REQUEST, f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except ValueError as exc:  # valid JSON Python refuses, e.g. an integer past its digit limit
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise RequestError(ErrorCode.INVALID_REQUEST, f"body must be a JSON object, not {type(body).__name__}")
     return body

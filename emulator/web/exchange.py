@@ -119,9 +119,9 @@ def _answer(fn: Callable, rt: Runtime, ex: Exchange, kwargs: dict) -> Response:
             _note_token(rt, ex)
         return envelope.request_failure(err, validate=is_validate)
     except StoreUnavailable as exc:
-        err = RequestError(ErrorCode.SERVICE_UNAVAILABLE, f"store unavailable: {exc}")
-        ex.fail(err, "error")
-        return envelope.request_failure(err, validate=is_validate)
+        down = RequestError(ErrorCode.SERVICE_UNAVAILABLE, f"store unavailable: {exc}")
+        ex.fail(down, "error")
+        return envelope.request_failure(down, validate=is_validate)
 
 
 def _note_token(rt: Runtime, ex: Exchange) -> None:

@@ -149,6 +149,7 @@ def _raiser(err: EmulatorError) -> Callable[..., Response]:
 
 def _error_for(endpoint: str, effect: Effect, why: str) -> EmulatorError:
     """An API error in the endpoint's own envelope (the widget's endpoints report to onError)."""
+    assert effect.error is not None  # called for an `error` effect only
     retry_after = effect.retry_after
     if retry_after is None and effect.error is ErrorCode.RATE_LIMIT_EXCEEDED:
         retry_after = DEFAULT_RATE_LIMIT_RETRY_S
@@ -163,6 +164,7 @@ def _error_for(endpoint: str, effect: Effect, why: str) -> EmulatorError:
 def status_response(effect: Effect, endpoint: str) -> Response:
     """`status` with `body` json (the real envelope) | html (a gateway page) | empty | a string."""
     status, body = effect.status, effect.body
+    assert status is not None  # called for a `status` effect only
     if body == "html":
         response = gateway_page(status)
     elif body == "empty":
