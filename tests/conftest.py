@@ -3,7 +3,12 @@ and a controllable real-time source so no test waits for time to pass."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from emulator.app import create_app
 from emulator.runtime import build_runtime
@@ -23,6 +28,22 @@ class FakeTime:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class BufferedClient(FlaskClient):
+    """A test client that reads every answer whole and closes it, as a real server does: a static
+    file's descriptor is never left to the garbage collector (the suite turns ResourceWarning into an error)."""
+
+    def open(self, *args: Any, buffered: bool = True, **kwargs: Any) -> Any:
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def buffered_test_clients() -> Iterator[None]:
+    """Every `app.test_client()` of the suite is a BufferedClient."""
+    saved, Flask.test_client_class = Flask.test_client_class, BufferedClient
+    yield
+    Flask.test_client_class = saved
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,6 +143,7 @@ class SQLiteStore(Store):
         self._thread_lock, self._lock_pid = threading.RLock(), os.getpid()
         if self.path != ":memory:":
             self._lock_file = open(self.path + ".lock", "a+b")  # noqa: SIM115  (kept for the process's life)
+            weakref.finalize(self, self._lock_file.close)  # a store dropped without close() lets it go too
 
     # --- key/value -----------------------------------------------------------------
     def get(self, key: str) -> str | None:
