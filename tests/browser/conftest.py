@@ -44,6 +44,7 @@ def page_server(tmp_path_factory):
     finally:
         httpd.shutdown()
         thread.join(5)
+        httpd.server_close()
 
 
 @pytest.fixture(scope="session")

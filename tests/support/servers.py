@@ -13,10 +13,12 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from urllib3.exceptions import InsecureRequestWarning
 
 BANNER = re.compile(r"listening on (https?://[^\s]+)")
 
@@ -93,7 +95,8 @@ def _wait_healthy(server: EmulatorProcess, timeout: float) -> None:
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
             raise RuntimeError(f"emulator exited: {''.join(server.output)[-3000:]}")
-        with contextlib.suppress(requests.RequestException):
+        with contextlib.suppress(requests.RequestException), warnings.catch_warnings():
+            warnings.simplefilter("ignore", InsecureRequestWarning)  # readiness only: TLS is checked by the tests
             if requests.get(server.url + "/_emulator/health", headers=server.control_headers, timeout=1,
                             verify=False).status_code == 200:
                 return
