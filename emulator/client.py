@@ -1,4 +1,4 @@
-"""EmulatorClient: every control-plane call of contract §6 from Python (stdlib only).
+"""EmulatorClient: every control-plane call of docs/compatibility.md §14 from Python (stdlib only).
 
 Used by the pytest plugin and by test suites that talk to an emulator running elsewhere
 (a container, a CI service). Control-plane answers are plain JSON objects."""

@@ -6,7 +6,7 @@ from enum import Enum
 
 
 class ErrorCode(str, Enum):
-    """Error code strings exactly as they travel on the wire (facts §5)."""
+    """Error code strings exactly as they travel on the wire (docs/compatibility.md §5)."""
 
     # token-level answers of validate (HTTP 200, code 0, data.valid false)
     EMPTY_TOKEN = "empty_token"
@@ -28,7 +28,7 @@ class ErrorCode(str, Enum):
     # moderation (local-only in the SDKs, also answered by us)
     EMPTY_INPUT = "empty_input"
     EMPTY_TEXT = "empty_text"
-    # browser side (onError codes, facts §5)
+    # browser side (onError codes, docs/compatibility.md §5)
     SERVER_TOKEN_REQUIRED = "server_token_required"
     SERVER_TOKEN_INVALID = "server_token_invalid"
     SERVER_TOKEN_EXPIRED = "server_token_expired"
@@ -43,7 +43,7 @@ class ErrorCode(str, Enum):
         return self.value
 
 
-# Envelope `code` for request-level errors (emulator choice, contract §3).
+# Envelope `code` for request-level errors (emulator choice, docs/compatibility.md §9).
 REQUEST_ERROR_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_REQUEST: 400,
     ErrorCode.INVALID_ACTION: 400,
@@ -59,7 +59,7 @@ REQUEST_ERROR_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SERVICE_UNAVAILABLE: 503,
 }
 
-# Short human messages for `msg` (paraphrasing the PHP SDK's Errors map, facts §5).
+# Short human messages for `msg` (paraphrasing the PHP SDK's Errors map, docs/compatibility.md §5).
 MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.EMPTY_TOKEN: "pass token is empty",
     ErrorCode.INVALID_TOKEN: "verification did not pass",
@@ -108,7 +108,7 @@ class EmulatorError(Exception):
 
 
 class RequestError(EmulatorError):
-    """A request-level failure: non-zero envelope `code` (contract §3)."""
+    """A request-level failure: non-zero envelope `code` (docs/compatibility.md §9)."""
 
     @property
     def status(self) -> int:
@@ -116,11 +116,11 @@ class RequestError(EmulatorError):
 
 
 class TokenRejected(EmulatorError):
-    """A token-level failure: code 0, data.valid false, data.error (facts §3.1)."""
+    """A token-level failure: code 0, data.valid false, data.error (docs/compatibility.md §3)."""
 
 
 class ChallengeError(EmulatorError):
-    """A browser-side failure reported to the widget's onError (facts §7.4)."""
+    """A browser-side failure reported to the widget's onError (docs/compatibility.md §7)."""
 
 
 class StoreUnavailable(Exception):

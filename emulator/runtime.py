@@ -57,7 +57,7 @@ class Runtime:
 
 
 def shared_secret(settings: Settings, store: Store) -> str:
-    """--secret if given, else the first process's random secret kept in the store (contract §1)."""
+    """--secret if given, else the first process's random secret kept in the store (docs/compatibility.md §8)."""
     if settings.secret:
         return settings.secret
     return store.set_if_absent(SECRET_KEY, secrets.token_urlsafe(32))

@@ -1,4 +1,4 @@
-"""The official SDKs' parsing rules (facts §3.2), encoded in Python, applied to every endpoint.
+"""The official SDKs' parsing rules (docs/compatibility.md §3), encoded in Python, applied to every endpoint.
 
 `go_*` mirror captchala-go's decoding (Go types: int code, map data, string/number fields);
 `php_*` mirror captchala-php's (strict `=== 0`, `??` fallbacks). If an answer would make either

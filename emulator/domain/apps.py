@@ -52,7 +52,7 @@ class App:
     builtin: bool = False
 
     def secret_matches(self, secret: str | None) -> bool:
-        """Constant-time comparison (contract §3)."""
+        """Constant-time comparison (docs/compatibility.md §2)."""
         return secret is not None and hmac.compare_digest(secret.encode(), self.app_secret.encode())
 
     def moderation_categories(self) -> Mapping[str, tuple[str, ...]]:

@@ -1,4 +1,4 @@
-"""Pure browser-challenge rules (contract §4): init, solve and the offline bypass worker."""
+"""Pure browser-challenge rules (docs/compatibility.md §12): init, solve and the offline bypass worker."""
 
 from __future__ import annotations
 
@@ -167,7 +167,7 @@ def widget_data(app: App) -> dict[str, Any]:
 
 def init_challenge(req: InitRequest, app: App, *, signer: TokenSigner, codec: ChallengeCodec, store: Store,
                    now: float, browser_ip: str) -> tuple[Challenge, dict[str, Any], str]:
-    """Check the app and the server token, then hand out a signed challenge (contract §4).
+    """Check the app and the server token, then hand out a signed challenge (docs/compatibility.md §12).
 
     With a server token the challenge takes the sct_'s action and `bind_uid`: it was issued for them."""
     sct = redeem_server_token(req.server_token, app, signer=signer, store=store, now=now, browser_ip=browser_ip)

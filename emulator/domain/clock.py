@@ -1,4 +1,4 @@
-"""Clock: real time plus a virtual offset that lives in the shared store (contract §6).
+"""Clock: real time plus a virtual offset that lives in the shared store (docs/compatibility.md §14).
 
 All workers read the offset from the store, so advancing the clock through one worker
 moves time for every worker and replica at once."""

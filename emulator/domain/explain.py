@@ -1,4 +1,4 @@
-"""Explain a token (contract §6): what it is, whether it is genuine, its state now and its history.
+"""Explain a token (docs/compatibility.md §14): what it is, whether it is genuine, its state now and its history.
 
 Pure (no Flask). The verdicts come from running the real `validate` in dry-run mode
 (`keep_token`), so explain can never disagree with what /v1/validate would answer."""

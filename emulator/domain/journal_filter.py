@@ -1,4 +1,4 @@
-"""Journal queries in CAPTCHA terms (contract §6): filters, and a bounded wait for a match.
+"""Journal queries in CAPTCHA terms (docs/compatibility.md §14): filters, and a bounded wait for a match.
 
 Pure: no Flask; the wait takes its sleep and monotonic clock as arguments so tests drive it
 without real time passing."""

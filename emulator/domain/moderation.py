@@ -1,4 +1,4 @@
-"""Deterministic moderation answers in the real shape (facts §4.5): flagged, categories, content_type.
+"""Deterministic moderation answers in the real shape (docs/compatibility.md §4): flagged, categories, content_type.
 
 A category is flagged when the text (or an image URL) contains one of the app's words for it."""
 

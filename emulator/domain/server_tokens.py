@@ -1,4 +1,4 @@
-"""Pure server-token rules: issuing an sct_ (contract §3) and redeeming one at challenge init."""
+"""Pure server-token rules: issuing an sct_ (docs/compatibility.md §4) and redeeming one at challenge init."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def issue_server_token(req: IssueRequest, app: App, *, signer: TokenSigner, now:
 
 def redeem_server_token(raw: str | None, app: App, *, signer: TokenSigner, store: Store, now: float,
                         browser_ip: str) -> Token | None:
-    """The server-token checks of challenge init (contract §4), counting a use in the store."""
+    """The server-token checks of challenge init (docs/compatibility.md §12), counting a use in the store."""
     if not raw:
         if app.server_token_required:
             raise ChallengeError(ErrorCode.SERVER_TOKEN_REQUIRED, f"app {app.app_key} requires a serverToken")

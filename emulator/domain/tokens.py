@@ -17,7 +17,7 @@ from ..errors import ErrorCode, TokenRejected
 MAX_TOKEN_LENGTH = 1024
 MAX_REFERER = 256
 MAX_UID = 128
-DEGRADED_TTL = 300  # dg_ tokens live 5 minutes (facts §6.1)
+DEGRADED_TTL = 300  # dg_ tokens live 5 minutes (docs/compatibility.md §6)
 
 
 class Kind(str, Enum):

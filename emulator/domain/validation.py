@@ -1,4 +1,4 @@
-"""Pure validate logic (contract §3): the checks in their fixed order, each with its code.
+"""Pure validate logic (docs/compatibility.md §11): the checks in their fixed order, each with its code.
 
 No Flask here: the caller passes the parsed request, the app, the signer, the store and
 the virtual `now`; the answer is the wire `data` plus a human reason for the journal."""
@@ -68,7 +68,7 @@ def normalize_ip(value: str, name: str) -> str:
 def validate(req: ValidateRequest, app: App, *, signer: TokenSigner, store: Store, now: float,
              request_key: str, caller_ip: str, backup: bool = False,
              forced: ErrorCode | None = None) -> ValidateResult:
-    """Run the checks of contract §3 in order; raise TokenRejected for a token-level failure."""
+    """Run the checks of docs/compatibility.md §11 in order; raise TokenRejected for a token-level failure."""
     if not req.pass_token:
         raise TokenRejected(ErrorCode.EMPTY_TOKEN, "pass_token is empty or missing")
     token = _load(req.pass_token, app, signer, backup)
@@ -120,7 +120,7 @@ def _load(raw: str, app: App, signer: TokenSigner, backup: bool) -> Token:
 
 
 def _binding_gates(req: ValidateRequest, app: App, token: Token) -> bool:
-    """True when the binding check can refuse: then `consumed` must be checked before it (§3 order)."""
+    """True when the binding check can refuse: then `consumed` must be checked before it (docs/compatibility.md §11 order)."""
     return app.ip_binding == "strict" and bool(req.client_ip) and bool(token.claims.get("ip"))
 
 
@@ -150,7 +150,7 @@ def success_data(token: Token, backup: bool = False) -> dict[str, Any]:
         },
     }
     if backup and token.kind is Kind.OFFLINE:
-        data["offline"] = True  # emulator choice: facts §4.3 hint at this flag
+        data["offline"] = True  # emulator choice: docs/compatibility.md §4 hint at this flag
     return data
 
 

@@ -2,7 +2,7 @@
 
 Every random draw is a hash of (seed, rule name, n, purpose) where n is the rule's shared
 match counter: the same seed and the same request sequence give the same decisions in any
-number of workers, with no per-process random stream (the seed bug of anchors §4.2)."""
+number of workers, with no per-process random stream (a per-process seed would make workers disagree)."""
 
 from __future__ import annotations
 

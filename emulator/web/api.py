@@ -1,4 +1,4 @@
-"""The real CaptchaLa server API (contract §3): thin views over the pure domain."""
+"""The real CaptchaLa server API (docs/compatibility.md §4): thin views over the pure domain."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ bp = Blueprint("api", __name__)
 def authenticate(rt: Runtime, ex: Exchange, body: dict | None = None) -> App:
     """X-App-Key / X-App-Secret checks in the contract's order, before the body is read.
 
-    The moderation endpoints also carry the pair in the body (facts §2); headers win."""
+    The moderation endpoints also carry the pair in the body (docs/compatibility.md §2); headers win."""
     key = request.headers.get("X-App-Key") or (body or {}).get("app_key")
     secret = request.headers.get("X-App-Secret") or (body or {}).get("app_secret")
     ex.app_key = key if isinstance(key, str) else None
@@ -82,7 +82,7 @@ def backup_validate_view(rt: Runtime, ex: Exchange) -> Response:
 @bp.post("/v1/challenge/verify")
 @api_call("validate")
 def verify_alias_view(rt: Runtime, ex: Exchange) -> Response:
-    """Alias seen in vendor prose (facts §4.1 A2): validate with the field `token`."""
+    """Alias seen in vendor prose (docs/compatibility.md §4): validate with the field `token`."""
     return _validate(rt, ex, token_field="token")
 
 

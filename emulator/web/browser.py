@@ -1,4 +1,4 @@
-"""The browser side (contract §4): the stub loader, SDK and CSS, and the widget's challenge API.
+"""The browser side (docs/compatibility.md §12): the stub loader, SDK and CSS, and the widget's challenge API.
 
 Every route here answers any origin (the page under test never shares the emulator's origin)
 and tells browsers to revalidate, so an edited SDK or a restarted emulator is picked up."""

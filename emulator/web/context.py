@@ -44,7 +44,7 @@ def json_body() -> dict[str, Any]:
 
 
 def form_or_json_body() -> dict[str, Any]:
-    """Issue accepts JSON (SDKs) and form-urlencoded (docs) bodies (facts §4.4)."""
+    """Issue accepts JSON (SDKs) and form-urlencoded (docs) bodies (docs/compatibility.md §4)."""
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         if (request.content_length or 0) > MAX_BODY:
             raise RequestError(ErrorCode.INVALID_REQUEST, f"body is larger than {MAX_BODY // 1024} KiB")

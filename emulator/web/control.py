@@ -1,4 +1,4 @@
-"""The control plane /_emulator/... (contract §6): plain JSON, never the CaptchaLa envelope."""
+"""The control plane /_emulator/... (docs/compatibility.md §14): plain JSON, never the CaptchaLa envelope."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Control-plane routes for the fault profile (contract §6): GET/PUT/DELETE /_emulator/profile
+"""Control-plane routes for the fault profile (docs/compatibility.md §14): GET/PUT/DELETE /_emulator/profile
 and GET /_emulator/profiles (the built-ins). Switching goes through the store, so it applies
 to every worker at once; a refused profile leaves the active one in place.
 

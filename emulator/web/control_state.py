@@ -1,4 +1,4 @@
-"""Control-plane routes for inspecting and steering state (contract §6): apps, the request
+"""Control-plane routes for inspecting and steering state (docs/compatibility.md §14): apps, the request
 journal and its blocking wait, token explanation, and the shared virtual clock.
 
 Registered on `control.bp` (same prefix, same admin-token guard); app.py imports this module."""

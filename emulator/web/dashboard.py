@@ -1,4 +1,4 @@
-"""The dashboard page GET /_emulator/ (contract §6): server-rendered, plain JS, no build step.
+"""The dashboard page GET /_emulator/ (docs/compatibility.md §14): server-rendered, plain JS, no build step.
 
 Its own blueprint only for templates/ and static/; it shares the control plane's admin-token
 guard. With --admin-token, open /_emulator/?admin_token=… : the page hands the token on to

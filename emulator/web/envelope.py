@@ -1,4 +1,4 @@
-"""The {code, msg, data} responses (contract §3), built in one place."""
+"""The {code, msg, data} responses (docs/compatibility.md §3), built in one place."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def ok(data: dict[str, Any], msg: str = "ok") -> Response:
 
 
 def token_failure(err: TokenRejected, extra: dict[str, Any] | None = None) -> Response:
-    """Token-level failures are HTTP 200 with code 0 (facts §3.1)."""
+    """Token-level failures are HTTP 200 with code 0 (docs/compatibility.md §3)."""
     data = {"valid": False, "error": err.code.value, **(extra or {})}
     return jsonify({"code": 0, "msg": message(err.code), "data": data})
 

@@ -1,6 +1,6 @@
 """An Exchange is one API request as the journal sees it: who called, with which token,
 what was answered and why. `api_call` wraps a thin view with it and turns typed errors
-into the envelope (the one error handler of design.md rule 8)."""
+into the envelope."""
 
 from __future__ import annotations
 

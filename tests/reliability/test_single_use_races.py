@@ -1,4 +1,4 @@
-"""Single use is absolute (contract §3): of 32 concurrent validates of one token, exactly one
+"""Single use is absolute (docs/compatibility.md §11): of 32 concurrent validates of one token, exactly one
 succeeds — across 4 gunicorn workers on SQLite, and across 2 replicas sharing one Redis.
 
 Twenty rounds each, every request on its own pre-connected socket; the journal proves the
