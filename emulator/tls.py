@@ -40,7 +40,8 @@ def configure_tls(settings: Settings) -> tuple[Settings, TlsFiles | None]:
         raise ConfigError(f"--tls {settings.tls!r}: the only value is 'auto' (or give --tls-cert and --tls-key)")
     if settings.tls == "auto":
         if settings.tls_cert or settings.tls_key:
-            raise ConfigError("--tls auto makes its own certificate: leave out --tls-cert/--tls-key, or drop --tls auto")
+            raise ConfigError("--tls auto makes its own certificate: "
+                              "leave out --tls-cert/--tls-key, or drop --tls auto")
         files = ensure_auto_certificate(tls_dir(settings))
         return settings.replace(tls_cert=str(files.cert), tls_key=str(files.key)), files
     if bool(settings.tls_cert) != bool(settings.tls_key):

@@ -172,7 +172,8 @@ def test_auth_errors_on_every_endpoint(client, path, headers, code, status):
 
 
 def test_other_apps_secret_is_named_in_the_reason(client):
-    response = client.post("/v1/validate", json={}, headers={"X-App-Key": "demo_app", "X-App-Secret": "auto_pass_secret"})
+    response = client.post("/v1/validate", json={},
+                           headers={"X-App-Key": "demo_app", "X-App-Secret": "auto_pass_secret"})
     assert response.headers["X-Captchala-Emulator-Reason"] == "secret belongs to app auto_pass_app, not demo_app"
 
 
@@ -222,7 +223,8 @@ def sct_claims(runtime, token: str) -> dict:
 @pytest.mark.parametrize("style", ["json", "form"])
 def test_issue_json_and_form(client, runtime, fake_time, style):
     fields = {"action": "login", "ttl": 120, "max_uses": 3}
-    response = issue(client, json=fields) if style == "json" else issue(client, form={k: str(v) for k, v in fields.items()})
+    form = {k: str(v) for k, v in fields.items()}
+    response = issue(client, json=fields) if style == "json" else issue(client, form=form)
     body = response.json
     assert body["code"] == 0
     data = body["data"]
@@ -255,7 +257,8 @@ def test_issue_defaults_and_clamp(client, runtime):
     ({"action": "login", "ttl": 0}, "invalid_request"), ({"action": "login", "ttl": "soon"}, "invalid_request"),
     ({"action": "login", "max_uses": 0}, "invalid_request"), ({"action": "login", "max_uses": 101}, "invalid_request"),
     ({"action": "login", "max_uses": True}, "invalid_request"),
-    ({"action": "login", "bind_uid": "u" * 129}, "invalid_request"), ({"action": "login", "bind_uid": 5}, "invalid_request"),
+    ({"action": "login", "bind_uid": "u" * 129}, "invalid_request"),
+    ({"action": "login", "bind_uid": 5}, "invalid_request"),
 ])
 def test_issue_refuses_bad_fields(client, fields, code):
     request_error(issue(client, json=fields), code, 400)
@@ -318,7 +321,8 @@ def test_body_over_64_kib_is_refused(client, path):
 
 
 def test_huge_body_beyond_the_server_limit_is_still_json(client):
-    response = client.post("/v1/validate", data=b"a" * (512 * 1024), headers={**DEMO, "Content-Type": "application/json"})
+    response = client.post("/v1/validate", data=b"a" * (512 * 1024),
+                           headers={**DEMO, "Content-Type": "application/json"})
     assert response.status_code in (200, 413) and response.is_json and response.json["code"] != 0
 
 

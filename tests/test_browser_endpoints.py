@@ -210,7 +210,7 @@ def test_concurrent_solves_of_one_challenge_across_workers_give_one_token(tmp_pa
                                           timeout=10).json()["data"]["challenge_id"]
                 barrier = Barrier(16)
 
-                def hit(_):
+                def hit(_, challenge=challenge, barrier=barrier):
                     with requests.Session() as s:  # its own connection: spread over the workers
                         barrier.wait(10)
                         return s.post(url + "/v1/challenge/solve", json={"challenge_id": challenge},

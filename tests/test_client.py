@@ -1,4 +1,5 @@
-"""EmulatorClient against a real HTTP server (the in-process thread server): every method of docs/compatibility.md §14."""
+"""EmulatorClient against a real HTTP server (the in-process thread server): every method of
+docs/compatibility.md §14."""
 
 from __future__ import annotations
 

@@ -63,7 +63,8 @@ def tampered(client, mint, fake_time):
 
 
 def wrong_kind(client, mint, fake_time):
-    token = client.post("/v1/server/challenge/issue", json={"action": "login"}, headers=DEMO).json["data"]["server_token"]
+    issued = client.post("/v1/server/challenge/issue", json={"action": "login"}, headers=DEMO).json["data"]
+    token = issued["server_token"]
     return Failure(_validate(client, token), token, "invalid_token",
                    "wrong kind: a server token (sct_) where pt_, dg_, offline_ is expected", "wrong_kind")
 
@@ -77,7 +78,8 @@ def other_apps_token(client, mint, fake_time):
 def expired(client, mint, fake_time):
     token = mint(ttl=60)
     client.post("/_emulator/clock/advance", json={"seconds": 98})
-    return Failure(_validate(client, token), token, "token_expired", "token expired 38 s ago (lifetime 60 s)", "expired")
+    return Failure(_validate(client, token), token, "token_expired", "token expired 38 s ago (lifetime 60 s)",
+                   "expired")
 
 
 def consumed(client, mint, fake_time):
@@ -100,7 +102,8 @@ def binding_mismatch(client, mint, fake_time):
 def invalid_app_key(client, mint, fake_time):
     token = mint()
     headers = {"X-App-Key": "no_such_app", "X-App-Secret": "demo_secret"}
-    return Failure(_validate(client, token, headers), token, "invalid_app_key", "no app with key 'no_such_app'", "valid")
+    return Failure(_validate(client, token, headers), token, "invalid_app_key", "no app with key 'no_such_app'",
+                   "valid")
 
 
 def missing_app_key(client, mint, fake_time):
@@ -111,7 +114,8 @@ def missing_app_key(client, mint, fake_time):
 def wrong_secret(client, mint, fake_time):
     token = mint()
     headers = {"X-App-Key": "demo_app", "X-App-Secret": "not-it"}
-    return Failure(_validate(client, token, headers), token, "invalid_app_secret", "secret does not match app demo_app", "valid")
+    return Failure(_validate(client, token, headers), token, "invalid_app_secret",
+                   "secret does not match app demo_app", "valid")
 
 
 def another_apps_secret(client, mint, fake_time):
@@ -124,7 +128,8 @@ def another_apps_secret(client, mint, fake_time):
 def app_disabled(client, mint, fake_time):
     token = mint(app_key="disabled_app")
     headers = {"X-App-Key": "disabled_app", "X-App-Secret": "disabled_secret"}
-    return Failure(_validate(client, token, headers), token, "app_disabled", "app disabled_app is disabled", "app_disabled")
+    return Failure(_validate(client, token, headers), token, "app_disabled", "app disabled_app is disabled",
+                   "app_disabled")
 
 
 def invalid_action(client, mint, fake_time):

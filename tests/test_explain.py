@@ -25,7 +25,8 @@ def test_a_fresh_token_is_valid_with_readable_claims_and_its_mint_in_the_history
     assert (x["state"], x["kind"], x["signature_valid"], x["claims_verified"]) == ("valid", "pass", True, True)
     assert x["claims"]["app_key"] == "demo_app" and x["claims"]["action"] == "login"
     assert x["claims"]["user_ip"] == "10.0.0.5" and x["claims"]["uid"] == "user-1"
-    assert x["validate"] == {"valid": True, "error": None, "reason": "would be accepted (and consumed, unless keep_token)"}
+    assert x["validate"] == {"valid": True, "error": None,
+                             "reason": "would be accepted (and consumed, unless keep_token)"}
     assert [h["endpoint"] for h in x["history"]] == ["mint"]
     assert x["expires_in_s"] == 300
     assert token not in str(x["preview"]) and x["preview"].endswith("…")
@@ -139,8 +140,10 @@ def test_history_says_when_and_from_where_the_widget_solved_it(client, explain):
     browser = {"REMOTE_ADDR": "192.0.2.7"}
     init = client.post("/v1/challenge/init", json={"app_key": "demo_app", "action": "login", "server_token": sct},
                        environ_base=browser).json["data"]
-    solved = client.post("/v1/challenge/solve", json={"challenge_id": init["challenge_id"]}, environ_base=browser).json["data"]
-    client.post("/v1/validate", json={"pass_token": solved["pass_token"]}, headers=DEMO, environ_base={"REMOTE_ADDR": "10.0.0.5"})
+    solved = client.post("/v1/challenge/solve", json={"challenge_id": init["challenge_id"]},
+                         environ_base=browser).json["data"]
+    client.post("/v1/validate", json={"pass_token": solved["pass_token"]}, headers=DEMO,
+                environ_base={"REMOTE_ADDR": "10.0.0.5"})
     x = explain(solved["pass_token"])
     assert [(h["endpoint"], h["caller_ip"]) for h in x["history"]] == [("challenge_solve", "192.0.2.7"),
                                                                        ("validate", "10.0.0.5")]

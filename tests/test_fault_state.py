@@ -51,7 +51,8 @@ def fired(state, n, now=lambda: 1000.0):
 def test_with_no_profile_a_request_costs_one_store_read():
     store = CountingStore()
     state = FaultState(store)
-    assert state.decide("validate", lambda: pytest.fail("facts are not needed"), lambda: pytest.fail("no clock")) is None
+    assert state.decide("validate", lambda: pytest.fail("facts are not needed"),
+                        lambda: pytest.fail("no clock")) is None
     assert store.calls == ["get fault_profile_version"]
 
 

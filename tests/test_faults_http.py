@@ -86,7 +86,8 @@ def solve(client, app_key="demo_app"):
 def test_put_get_delete_profile_and_health(c):
     assert c.get("/_emulator/profile").json == {"active": False, "name": None}
     shown = use(c, {"name": "flaky-validate"})
-    assert (shown["active"], shown["name"], shown["seed"], shown["source"]) == (True, "flaky-validate", 42, "flaky-validate")
+    assert (shown["active"], shown["name"], shown["seed"], shown["source"]) == (True, "flaky-validate", 42,
+                                                                                "flaky-validate")
     assert [r["name"] for r in shown["rules"]] == ["bad-gateway", "reset"]
     assert c.get("/_emulator/health").json["profile"] == "flaky-validate"
     assert c.delete("/_emulator/profile").json["active"] is False

@@ -71,4 +71,5 @@ def test_format_line_uses_an_allow_list_of_fields():
     record = json.loads(format_line(entry, "json"))
     assert record["ts"] == "2027-01-15T08:00:00.250Z"
     assert "app_secret" not in record and "pass_token" not in record
-    assert format_line(entry, "text") == "2027-01-15T08:00:00.250Z #3 POST /v1/validate 200 1.5ms valid app_key=demo_app"
+    assert format_line(entry, "text") == ("2027-01-15T08:00:00.250Z #3 POST /v1/validate 200 1.5ms valid "
+                                          "app_key=demo_app")

@@ -70,7 +70,8 @@ def go_issue(raw: bytes) -> dict:
             if not isinstance(data.get(key), (int, float)):
                 raise SDKDecodeError(f"go: {key} is not a number")
         return {"ok": True, "server_token": token}
-    error = data.get("error") if isinstance(data.get("error"), str) and data.get("error") else (body.get("msg") or "unknown_error")
+    error = (data.get("error") if isinstance(data.get("error"), str) and data.get("error")
+             else (body.get("msg") or "unknown_error"))
     return {"ok": False, "error": error}
 
 
@@ -89,7 +90,8 @@ def php_validate(raw: bytes) -> dict:
     data = body.get("data") if isinstance(body.get("data"), dict) else {}
     valid = body.get("code") == 0 and type(body.get("code")) is int and bool(
         data.get("valid") if data.get("valid") is not None else data.get("ok"))
-    error = data.get("error") if data.get("error") is not None else (body.get("msg") if body.get("msg") is not None else "unknown_error")
+    error = (data.get("error") if data.get("error") is not None
+             else (body.get("msg") if body.get("msg") is not None else "unknown_error"))
     return {"valid": valid, "degraded": bool(data.get("degraded")), "error": None if valid else error,
             "uid": data.get("uid") if isinstance(data.get("uid"), str) else None,
             "user_ip": (data.get("captcha_args") or {}).get("user_ip", data.get("user_ip"))}
@@ -101,7 +103,8 @@ def php_issue_or_moderation(raw: bytes) -> dict:
         return {"ok": False, "error": "request_failed"}
     data = body.get("data") if isinstance(body.get("data"), dict) else {}
     ok = body.get("code") == 0 and type(body.get("code")) is int
-    error = body.get("error") if body.get("error") is not None else (data.get("error") if data.get("error") is not None else "unknown_error")
+    error = (body.get("error") if body.get("error") is not None
+             else (data.get("error") if data.get("error") is not None else "unknown_error"))
     return {"ok": ok, "error": None if ok else error, "data": data}
 
 

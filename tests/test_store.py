@@ -168,7 +168,8 @@ class TestStoreContract:
 def _race(url: str, token_id: str, start, results) -> None:
     store = open_store(url)
     start.wait()
-    results.put(store.consume(token_id, scope="", expires_at=2e9, record={"pid": multiprocessing.current_process().pid}) is None)
+    record = {"pid": multiprocessing.current_process().pid}
+    results.put(store.consume(token_id, scope="", expires_at=2e9, record=record) is None)
 
 
 @pytest.mark.integration

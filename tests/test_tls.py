@@ -77,7 +77,8 @@ def test_the_default_directory_sits_beside_the_sqlite_state(tmp_path):
     ({"tls": "auto", "tls_cert": "c.pem", "tls_key": "k.pem"}, "leave out --tls-cert"),
     ({"tls_cert": "c.pem"}, "go together"),
     ({"tls_key": "k.pem"}, "go together"),
-    ({"tls_cert": "/nonexistent/c.pem", "tls_key": "/nonexistent/k.pem"}, "--tls-cert /nonexistent/c.pem: no such file"),
+    ({"tls_cert": "/nonexistent/c.pem", "tls_key": "/nonexistent/k.pem"},
+     "--tls-cert /nonexistent/c.pem: no such file"),
     ({"tls": "manual"}, "the only value is 'auto'"),
 ])
 def test_bad_combinations_are_one_clear_error(changes, message):

@@ -41,7 +41,8 @@ def test_one_kind_cannot_pass_as_another(signer):
 
 
 def test_other_secret_is_rejected(signer):
-    raw = TokenSigner("secret-b").encode(TokenSigner("secret-b").mint_pass(app_key="demo_app", action="x", now=NOW, ttl=1))
+    other = TokenSigner("secret-b")
+    raw = other.encode(other.mint_pass(app_key="demo_app", action="x", now=NOW, ttl=1))
     with pytest.raises(TokenRejected, match="signature"):
         signer.load(raw, (Kind.PASS,))
 

@@ -29,7 +29,7 @@ def get(results: dict, *path: str) -> Any:
 
 def add_ratios(results: dict) -> None:
     floor = results["throughput"].get("floor")
-    for name, row in results["throughput"].items():
+    for row in results["throughput"].values():
         if floor:
             row["rps_vs_floor"] = ratio(row["rps"], floor["rps"])
             row["p99_vs_floor"] = ratio(row["p99_ms"], floor["p99_ms"])
@@ -40,7 +40,8 @@ def targets(results: dict) -> list[dict]:
     t = results["throughput"]
     checks = [
         ("validate req/s >= 0.7 x floor", ratio(get(t, "emulator_sqlite", "rps"), get(t, "floor", "rps")), 0.7, ">="),
-        ("validate p99 <= 1.5 x floor p99", ratio(get(t, "emulator_sqlite", "p99_ms"), get(t, "floor", "p99_ms")), 1.5, "<="),
+        ("validate p99 <= 1.5 x floor p99",
+         ratio(get(t, "emulator_sqlite", "p99_ms"), get(t, "floor", "p99_ms")), 1.5, "<="),
         ("validate p99 <= 0.5 x WireMock p99",
          ratio(get(t, "emulator_sqlite", "p99_ms"), get(t, "wiremock", "p99_ms")), 0.5, "<="),
         ("cold start <= 0.5 x Mockoon", ratio(get(results, "cold_start", "emulator", "median_s"),
@@ -116,7 +117,8 @@ def _extras(results: dict) -> list[str]:
         inside = fault.get("in_app") or {}
         if inside:
             lines.append(f"  the same requests timed inside the app (journal duration_ms, view start to answer): "
-                         f"p50 {inside['p50_ms']:.1f} ms, p99 {inside['p99_ms']:.1f} ms over {inside['entries']} entries")
+                         f"p50 {inside['p50_ms']:.1f} ms, p99 {inside['p99_ms']:.1f} ms "
+                         f"over {inside['entries']} entries")
     for key in ("emulator_sqlite", "emulator_redis"):
         row = results["throughput"].get(key)
         if row and "tokens_consumed" in row:

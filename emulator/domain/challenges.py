@@ -199,7 +199,8 @@ def solve_challenge(ch: Challenge, app: App, *, referer: str | None, signer: Tok
         raise ValueError(f"force_kind must be None or one of {SOLVABLE_KINDS}, not {force_kind!r}")
     if now >= ch.expires_at:
         raise ChallengeError(ErrorCode.CHALLENGE_EXPIRED, f"challenge {ch.public_id} expired "
-                                                          f"{int(now - ch.expires_at)} s ago (lifetime {CHALLENGE_TTL} s)")
+                                                          f"{int(now - ch.expires_at)} s ago "
+                                                          f"(lifetime {CHALLENGE_TTL} s)")
     if app.widget.solve == "never":
         raise ChallengeError(ErrorCode.CHALLENGE_EXPIRED, f"app {app.app_key}'s widget never solves")
     record = {"at": now, "request_key": request_key, "caller_ip": solver_ip}
@@ -219,7 +220,8 @@ def solve_challenge(ch: Challenge, app: App, *, referer: str | None, signer: Tok
         why = " (forced by a fault rule)" if force_kind else f" (quota of {app.quota} solves spent)"
     else:
         token = signer.mint_pass(app_key=app.app_key, action=ch.action, now=now, ttl=app.pass_token_ttl,
-                                 client_ip=solver_ip, referer=referer or ch.referer, uid=ch.uid, risk_score=app.risk_score,
+                                 client_ip=solver_ip, referer=referer or ch.referer, uid=ch.uid,
+                                 risk_score=app.risk_score,
                                  challenge=ch.id)
     data = {"pass_token": signer.encode(token), "challenge_id": ch.public_id, "action": ch.action,
             "expires_in": int(round(token.expires_at - now)), "type": token.kind.label}

@@ -152,7 +152,8 @@ def _server_token(raw: str, token: Token, app: App, signer: TokenSigner, store: 
         why = f"server token expired {int(now - token.expires_at)} s ago; also: {wrong_kind}"
         state = "expired"
     elif uses >= max_uses:
-        why = f"server token used {uses} of {max_uses} time(s): challenge init answers server_token_exhausted; also: {wrong_kind}"
+        why = (f"server token used {uses} of {max_uses} time(s): challenge init answers server_token_exhausted; "
+               f"also: {wrong_kind}")
         state = "exhausted"
     else:
         why, state = wrong_kind, "wrong_kind"
@@ -181,7 +182,8 @@ def _history_item(entry: dict[str, Any], fingerprint: str) -> dict[str, Any]:
 
 
 def describe_entry(entry: dict[str, Any]) -> str:
-    """One journal entry as a sentence: '#17 12:03:04 validate from 10.0.0.5 (demo_app): rejected token_consumed — …'."""
+    """One journal entry as a sentence:
+    '#17 12:03:04 validate from 10.0.0.5 (demo_app): rejected token_consumed — …'."""
     at = iso(entry.get("virtual_ts"))
     clock = at[11:19] if at else "?"
     who = f" ({entry['app_key']})" if entry.get("app_key") else ""
@@ -190,7 +192,8 @@ def describe_entry(entry: dict[str, Any]) -> str:
         result += f" {entry['code']}"
     why = f" — {entry['reason']}" if entry.get("reason") else ""
     fault = f" [fault {entry['fault']}]" if entry.get("fault") else ""
-    return f"#{entry.get('id')} {clock} {entry.get('endpoint')} from {entry.get('caller_ip')}{who}: {result}{why}{fault}"
+    where = f"{entry.get('endpoint')} from {entry.get('caller_ip')}"
+    return f"#{entry.get('id')} {clock} {where}{who}: {result}{why}{fault}"
 
 
 def _summary(out: dict[str, Any]) -> str:

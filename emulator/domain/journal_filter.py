@@ -43,7 +43,8 @@ class JournalFilter:
         unknown = sorted(set(args) - known)
         if unknown:
             raise RequestError(ErrorCode.INVALID_REQUEST,
-                               f"unknown filter(s) {', '.join(unknown)}; known: {', '.join(sorted(known - {'admin_token'}))}")
+                               f"unknown filter(s) {', '.join(unknown)}; "
+                               f"known: {', '.join(sorted(known - {'admin_token'}))}")
         values: dict[str, Any] = {name: args[name].strip() for name in _TEXT_FILTERS if args.get(name, "").strip()}
         values["after"] = _int_arg(args, "after", 0, minimum=0)
         values["limit"] = min(_int_arg(args, "limit", DEFAULT_LIMIT, minimum=1), max_limit)

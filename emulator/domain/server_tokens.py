@@ -103,7 +103,8 @@ def redeem_server_token(raw: str | None, app: App, *, signer: TokenSigner, store
         raise ChallengeError(ErrorCode.SERVER_TOKEN_APP_MISMATCH,
                              f"server token was issued for app {token.app_key}, not {app.app_key}")
     if now >= token.expires_at:
-        raise ChallengeError(ErrorCode.SERVER_TOKEN_EXPIRED, f"server token expired {int(now - token.expires_at)} s ago")
+        raise ChallengeError(ErrorCode.SERVER_TOKEN_EXPIRED,
+                             f"server token expired {int(now - token.expires_at)} s ago")
     bound = claims.get("bip")
     if bound and bound != browser_ip:
         raise ChallengeError(ErrorCode.SERVER_TOKEN_BINDING_MISMATCH,

@@ -94,7 +94,8 @@ class TokenSigner:
         try:
             claims = self._serializers[kind].loads(token[len(kind.value):])
         except BadSignature:
-            raise TokenRejected(ErrorCode.INVALID_TOKEN, "bad signature: forged, tampered or signed with another secret") from None
+            raise TokenRejected(ErrorCode.INVALID_TOKEN,
+                                "bad signature: forged, tampered or signed with another secret") from None
         if not isinstance(claims, dict) or "jti" not in claims or "app" not in claims or "exp" not in claims:
             raise TokenRejected(ErrorCode.INVALID_TOKEN, "signed payload is not a token")
         return Token(kind, claims)

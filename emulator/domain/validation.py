@@ -113,14 +113,16 @@ def _load(raw: str, app: App, signer: TokenSigner, backup: bool) -> Token:
         raise TokenRejected(ErrorCode.INVALID_TOKEN, f"app {app.app_key} rejects every token (always-fail test app)")
     token = signer.load(raw, ALL_PASS_KINDS)
     if token.kind is Kind.OFFLINE and not backup:
-        raise TokenRejected(ErrorCode.INVALID_TOKEN, "offline_ tokens are only accepted by the backup endpoint /api/validate")
+        raise TokenRejected(ErrorCode.INVALID_TOKEN,
+                            "offline_ tokens are only accepted by the backup endpoint /api/validate")
     if token.app_key != app.app_key:
         raise TokenRejected(ErrorCode.INVALID_TOKEN, f"token was minted for app {token.app_key}, not {app.app_key}")
     return token
 
 
 def _binding_gates(req: ValidateRequest, app: App, token: Token) -> bool:
-    """True when the binding check can refuse: then `consumed` must be checked before it (docs/compatibility.md §11 order)."""
+    """True when the binding check can refuse: then `consumed` must be checked before it
+    (the order of docs/compatibility.md §11)."""
     return app.ip_binding == "strict" and bool(req.client_ip) and bool(token.claims.get("ip"))
 
 

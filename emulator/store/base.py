@@ -158,7 +158,7 @@ class Store(JournalBackend):
         """Row counts, for the health page and the benchmark's store-size figure."""
         return {}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional: a backend without connections keeps this no-op)
         """Release connections (called at shutdown)."""
 
 

@@ -35,7 +35,8 @@ def json_body() -> dict[str, Any]:
     except UnicodeDecodeError:
         raise RequestError(ErrorCode.INVALID_REQUEST, "body is not valid UTF-8") from None
     except json.JSONDecodeError as exc:
-        raise RequestError(ErrorCode.INVALID_REQUEST, f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+        raise RequestError(ErrorCode.INVALID_REQUEST,
+                           f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
     except ValueError as exc:  # valid JSON Python refuses, e.g. an integer past its digit limit
         raise RequestError(ErrorCode.INVALID_REQUEST, f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):

@@ -75,7 +75,8 @@ class Exchange:
 
     def entry(self) -> dict[str, Any]:
         return {
-            "request_key": self.key, "ts": round(self.ts, 6), "virtual_ts": round(self.vts, 3), "endpoint": self.endpoint,
+            "request_key": self.key, "ts": round(self.ts, 6), "virtual_ts": round(self.vts, 3),
+            "endpoint": self.endpoint,
             "method": self.method, "path": self.path, "caller_ip": self.caller_ip, "app_key": self.app_key,
             "token_fp": self.token_fp, "token_id": self.token_id, "token_kind": self.token_kind,
             "action": self.action, "outcome": self.outcome, "code": self.code, "reason": self.reason,

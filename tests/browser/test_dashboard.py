@@ -60,7 +60,8 @@ def test_the_dashboard_lists_apps_logs_switches_profiles_and_explains(dashboard,
     for app_key, secret in CREDENTIALS.items():
         row = page.locator(f'[data-testid="apps-table"] tr[data-app-key="{app_key}"]')
         expect(row).to_contain_text(secret)
-    expect(page.locator('[data-testid="apps-table"] tr[data-app-key="strict_ip_app"]')).to_contain_text("strict IP binding")
+    strict_row = page.locator('[data-testid="apps-table"] tr[data-app-key="strict_ip_app"]')
+    expect(strict_row).to_contain_text("strict IP binding")
 
     # 2. a validation that just happened shows up with its reason
     token = emulator.mint(action="login")

@@ -79,7 +79,8 @@ def test_reset_hands_out_a_second_token(page, emulator, page_server):
     solve.click()
     wait_event(page, "success")
     page.evaluate("window.captcha.reset()")
-    page.wait_for_function("document.querySelector('[data-testid=captchala-emulator-widget]').dataset.state === 'ready'")
+    page.wait_for_function("document.querySelector('[data-testid=captchala-emulator-widget]')"
+                           ".dataset.state === 'ready'")
     solve.click()
     first, second = wait_event(page, "success", 2)
     assert first["token"] != second["token"]
@@ -177,7 +178,8 @@ loadCaptchala(function () {
   Captchala.init({appKey: 'demo_app', product: 'embed', theme: {custom: {color: '#ff0066', radius: 2}}})
     .onReady(function () { record('ready'); }).appendTo('#b');
 });"""
-    page.goto(page_server.write("theme.html", emulator.page("theme", script, body='<div id="a"></div><div id="b"></div>')))
+    body = '<div id="a"></div><div id="b"></div>'
+    page.goto(page_server.write("theme.html", emulator.page("theme", script, body=body)))
     wait_event(page, "ready")
     assert "cle--dark" in page.locator("#a .cle").get_attribute("class")
     assert page.locator("#b .cle").evaluate("w => w.style.getPropertyValue('--cle-accent')") == "#ff0066"

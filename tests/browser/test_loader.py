@@ -50,10 +50,10 @@ def test_loader_included_twice_calls_on_ready_once_and_loads_the_sdk_once(page, 
     script = """
 loadCaptchala(function () { record('ready', 'first'); });
 var again = document.createElement('script');  // a third copy, arriving after the first call
-again.src = '%s/captchala-loader.js';
+again.src = 'EMULATOR_URL/captchala-loader.js';
 again.onload = function () { record('loaded-again'); };
 document.head.appendChild(again);
-""" % emulator.url + init_script("appKey: 'demo_app', product: 'embed', action: 'login'") + """
+""".replace("EMULATOR_URL", emulator.url) + init_script("appKey: 'demo_app', product: 'embed', action: 'login'") + """
 window.later = function () { loadCaptchala(function () { record('ready', 'later'); }); };
 """
     # two loader tags, as with two CMS widgets on one page

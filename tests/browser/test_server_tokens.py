@@ -60,7 +60,8 @@ def test_expired_server_token_asks_for_a_fresh_one_once_and_succeeds(page, emula
                                                now=time.time() - 600, ttl=60, max_uses=1))
     fresh = emulator.issue(bind_uid="fresh-user")
     ask = (", onServerTokenExpired: function () { record('asked'); "
-           f"return new Promise(function (resolve) {{ setTimeout(function () {{ resolve({json.dumps(fresh)}); }}, 20); }}); }}")
+           "return new Promise(function (resolve) { "
+           f"setTimeout(function () {{ resolve({json.dumps(fresh)}); }}, 20); }}); }}")
     page.goto(sct_page(emulator, page_server, "sct-expired.html", expired, ask))
     result = solve(page)
     assert len(events(page, "asked")) == 1

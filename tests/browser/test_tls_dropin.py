@@ -56,7 +56,8 @@ def mapped_browser(chromium, tls_emulator):
     rules = ", ".join(f"MAP {host}:443 127.0.0.1:{port}" for host in MAPPED_HOSTS)
     browser = chromium.browser_type.launch(
         executable_path="/usr/bin/chromium",
-        args=[*CHROMIUM_ARGS, f"--host-resolver-rules={rules}", f"--ignore-certificate-errors-spki-list={spki_hash(ca)}"])
+        args=[*CHROMIUM_ARGS, f"--host-resolver-rules={rules}",
+              f"--ignore-certificate-errors-spki-list={spki_hash(ca)}"])
     try:
         yield browser
     finally:

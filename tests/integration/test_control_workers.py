@@ -123,7 +123,8 @@ def control_routes() -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/_emulator"):
             continue
-        path = re.sub(r"<(?:[a-z]+:)?(\w+)>", lambda m: "dashboard.js" if m.group(1) == "filename" else "pt_x", rule.rule)
+        path = re.sub(r"<(?:[a-z]+:)?(\w+)>", lambda m: "dashboard.js" if m.group(1) == "filename" else "pt_x",
+                      rule.rule)
         routes += [(method, path) for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})]
     return routes
 
@@ -154,7 +155,8 @@ def test_admin_token_guards_every_control_endpoint_but_not_the_real_api(tmp_path
         token = server.mint()  # sends the admin token
         body = requests.post(url + "/v1/validate", json={"pass_token": token}, headers=DEMO, timeout=10).json()
         assert body["data"]["valid"] is True
-        issued = requests.post(url + "/v1/server/challenge/issue", json={"action": "login"}, headers=DEMO, timeout=10).json()
+        issued = requests.post(url + "/v1/server/challenge/issue", json={"action": "login"}, headers=DEMO,
+                               timeout=10).json()
         assert issued["data"]["server_token"].startswith("sct_")
         moderation = requests.post(url + "/v1/moderation/text", json={"text": "hello"}, headers=DEMO, timeout=10).json()
         assert moderation["code"] == 0
@@ -167,7 +169,8 @@ def test_gunicorn_workers_log_one_redacted_json_line_per_api_request(tmp_path):
         token = server.mint()
         for _ in range(2):
             requests.post(server.url + "/v1/validate", json={"pass_token": token}, headers=DEMO, timeout=10)
-        fp = requests.get(server.url + "/_emulator/requests?endpoint=validate", timeout=10).json()["requests"][0]["token_fp"]
+        entries = requests.get(server.url + "/_emulator/requests?endpoint=validate", timeout=10).json()["requests"]
+        fp = entries[0]["token_fp"]
         lines = wait_for_lines(server, lambda line: fp in line, count=2)
     records = [json.loads(line) for line in lines]
     assert [(r["path"], r["outcome"], r.get("code")) for r in records] == [

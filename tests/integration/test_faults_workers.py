@@ -62,7 +62,8 @@ def put(server, profile: dict) -> None:
 
 
 def entries(server, **filters) -> list[dict]:
-    return requests.get(server.url + "/_emulator/requests", params={"limit": 1000, **filters}, timeout=10).json()["requests"]
+    return requests.get(server.url + "/_emulator/requests", params={"limit": 1000, **filters},
+                        timeout=10).json()["requests"]
 
 
 def concurrently(n: int, call) -> list:
@@ -214,11 +215,13 @@ def test_a_bad_profile_at_start_up_is_one_clear_line_and_exit_2(tmp_path):
 def test_a_profile_file_reloads_on_change_and_a_broken_edit_is_logged_and_ignored(tmp_path):
     path = tmp_path / "live.yaml"
     path.write_text("name: live\nrules: [{name: one, match: {endpoint: validate}, effect: {status: 500}}]\n")
-    with running_emulator("--workers", "2", "--store", f"sqlite:///{tmp_path / 's.db'}", "--profile", str(path)) as server:
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    with running_emulator("--workers", "2", "--store", store, "--profile", str(path)) as server:
         assert any("profile    live" in line for line in server.output)
         assert validate(server).headers[FAULT] == "live/one"
         path.write_text("name: live\nrules: [{name: two, effect: {latency_ms: {median: 9, p99: 1, max: 10}}}]\n")
-        logged = poll(lambda: validate(server) is not None and [x for x in server.output if "changed but is invalid" in x])
+        logged = poll(lambda: validate(server) is not None
+                      and [x for x in server.output if "changed but is invalid" in x])
         assert f"{path}: rules[0].effect.latency_ms.p99: must be >= median (9)" in logged[0]
         assert validate(server).headers[FAULT] == "live/one"
         assert requests.get(server.url + "/_emulator/profile", timeout=10).json()["rules"][0]["name"] == "one"

@@ -66,7 +66,7 @@ def test_32_concurrent_validates_split_across_replicas_give_exactly_one_success(
             token = (a if round_ % 2 else b).mint()
             barrier = Barrier(32)
 
-            def hit(i: int) -> dict:
+            def hit(i: int, token=token, barrier=barrier) -> dict:
                 barrier.wait(10)
                 return validate((a, b)[i % 2].url, token)
 

@@ -56,7 +56,8 @@ extra_headers = st.dictionaries(
     st.sampled_from(["Referer", "X-Forwarded-For", "Origin", "Accept", "Content-Length", "Transfer-Encoding",
                      "Content-Encoding", "Authorization", "X-Captchala-Emulator-Fault"]), printable, max_size=3)
 content_types = st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain",
-                                 "application/x-www-form-urlencoded", "multipart/form-data", "multipart/form-data; boundary=x",
+                                 "application/x-www-form-urlencoded", "multipart/form-data",
+                                 "multipart/form-data; boundary=x",
                                  "application/yaml", ""]) | printable
 
 

@@ -41,17 +41,21 @@ def near(keys: dict) -> st.SearchStrategy:
 
 
 latency = numbers | near({"min": numbers, "max": numbers, "median": numbers, "p99": numbers})
-effect = near({"latency_ms": latency, "status": st.integers(100, 700), "body": st.sampled_from(["json", "html", "empty", "x"]),
+effect = near({"latency_ms": latency, "status": st.integers(100, 700),
+               "body": st.sampled_from(["json", "html", "empty", "x"]),
                "headers": st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=2),
                "error": st.sampled_from(["rate_limit_exceeded", "invalid_app_key", "bogus"]),
                "token_result": st.sampled_from(["token_expired", "token_consumed", "valid"]),
-               "connection": st.sampled_from(["reset", "hang", "slow_body"]) | near({"kind": st.just("hang"), "max_s": numbers}),
+               "connection": st.sampled_from(["reset", "hang", "slow_body"])
+               | near({"kind": st.just("hang"), "max_s": numbers}),
                "degraded": st.booleans(), "main_down": st.booleans(), "clock_skew_s": numbers,
                "retry_after": numbers, "processed": st.booleans()})
 when = near({"probability": st.floats(-1, 2), "first": numbers, "after": numbers, "every": numbers, "times": numbers})
 match = near({"endpoint": st.sampled_from(ENDPOINTS) | st.lists(st.sampled_from(ENDPOINTS), max_size=3),
-              "app_key": st.text(max_size=10), "action": st.text(max_size=10), "method": st.sampled_from(["POST", "get", "X"])})
-rule = near({"effect": st.just({"latency_ms": 5}) | effect, "name": st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True), "match": match, "when": when, })
+              "app_key": st.text(max_size=10), "action": st.text(max_size=10),
+              "method": st.sampled_from(["POST", "get", "X"])})
+rule = near({"effect": st.just({"latency_ms": 5}) | effect,
+             "name": st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True), "match": match, "when": when, })
 names = st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True)
 good_rule = st.fixed_dictionaries(
     {"name": names, "effect": st.sampled_from([{"latency_ms": 5}, {"latency_ms": {"min": 1, "max": 9}},
@@ -86,8 +90,9 @@ def corrupt(doc, garbage, n: int):
 
 
 damaged = st.builds(corrupt, good_profiles, anything, st.integers(0, 10_000))
-profiles = good_profiles | damaged | damaged | near({"name": st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True), "seed": st.integers(0, 99),
-                 "ttl_s": numbers, "description": st.text(max_size=20), "rules": st.lists(rule, min_size=1, max_size=3)}) | anything
+profiles = good_profiles | damaged | damaged | near({
+    "name": st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True), "seed": st.integers(0, 99),
+    "ttl_s": numbers, "description": st.text(max_size=20), "rules": st.lists(rule, min_size=1, max_size=3)}) | anything
 
 
 def check(load, doc=None) -> Profile | None:
@@ -120,7 +125,8 @@ def test_any_mapping_loads_or_is_refused_with_a_key_path(doc):
 
 
 @fuzz(250)
-@given(doc=profiles, cut=st.integers(0, 400), junk=st.sampled_from(["", ":", "- [", "{", "\t", "&a *a", "!!python/object:os.system x", "%"]))
+@given(doc=profiles, cut=st.integers(0, 400),
+       junk=st.sampled_from(["", ":", "- [", "{", "\t", "&a *a", "!!python/object:os.system x", "%"]))
 def test_yaml_text_loads_or_is_refused_with_a_key_path(doc, cut, junk):
     text = yaml.safe_dump(doc, default_flow_style=bool(cut % 2), allow_unicode=True)
     mangled = text[:cut] + junk + text[cut:] if junk else text

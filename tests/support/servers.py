@@ -43,7 +43,8 @@ class EmulatorProcess:
         return requests.post(self.url + path, json=body, headers=headers, timeout=kw.pop("timeout", 10), **kw)
 
     def mint(self, **claims) -> str:
-        r = requests.post(self.url + "/_emulator/pass-tokens", json={"app_key": "demo_app", "action": "login", **claims},
+        r = requests.post(self.url + "/_emulator/pass-tokens", json={"app_key": "demo_app", "action": "login",
+                                                                      **claims},
                           headers=self.control_headers, timeout=10)
         r.raise_for_status()
         return r.json()["pass_token"]
