@@ -27,8 +27,9 @@ def test_ci_runs_the_readme_test_command():
 
 def test_the_test_command_installs_what_is_missing_then_runs_ruff_mypy_and_pytest():
     steps = [line for line in commands(ROOT / "scripts" / "test") if not line.startswith(("set ", "cd "))]
-    assert steps == ["scripts/install-test-deps --check 2>/dev/null || scripts/install-test-deps",
-                     "python3 -m ruff check .", "python3 -m mypy", 'python3 -m pytest "$@"']
+    assert [step.split("  #")[0] for step in steps] == [
+        "scripts/install-test-deps --check || scripts/install-test-deps",
+        "python3 -m ruff check .", "python3 -m mypy", 'python3 -m pytest "$@"']
     assert os.access(ROOT / "scripts" / "test", os.X_OK)
 
 
