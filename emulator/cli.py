@@ -13,8 +13,7 @@ import click
 from . import __version__
 from .cli_diagnose import attach as attach_diagnose
 from .errors import ConfigError, StoreUnavailable
-from .options import settings_from, settings_options
-from .settings import Settings
+from .options import load_settings, settings_options
 
 EXIT_CONFIG = 2
 
@@ -82,14 +81,6 @@ def _profile_line(rt) -> str:
     if not name:
         return "none"
     return f"{name} (file {spec}, reloaded on change)" if spec and spec != name else name
-
-
-def load_settings(ctx: click.Context, options: dict[str, Any]) -> Settings:
-    """Settings from env twins and given flags; a bad env value is one line naming the variable, exit 2."""
-    try:
-        return settings_from(ctx, options)
-    except ConfigError as exc:
-        fail(str(exc))
 
 
 def fail(message: str) -> NoReturn:

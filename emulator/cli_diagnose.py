@@ -10,20 +10,16 @@ from typing import Any
 import click
 
 from .client import EmulatorClient
-from .settings import ENV_PREFIX
+from .options import load_settings, settings_options
 
-DEFAULT_URL = "http://127.0.0.1:8080"
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
 
-def _env(name: str) -> str:
-    return ENV_PREFIX + name.upper()
-
-
-def _client(url: str, admin_token: str | None) -> EmulatorClient:
-
-    return EmulatorClient(url, admin_token=admin_token)
+def _client(ctx: click.Context, url: str | None, admin_token: str | None) -> EmulatorClient:
+    """--url, else CAPTCHALA_EMULATOR_URL, else http://127.0.0.1:$CAPTCHALA_EMULATOR_PORT (8080)."""
+    settings = load_settings(ctx, {"url": url, "admin_token": admin_token})
+    return EmulatorClient(settings.url or settings.local_url(), admin_token=settings.admin_token)
 
 
 def _unreachable(url: str, exc: Exception) -> None:
@@ -32,23 +28,25 @@ def _unreachable(url: str, exc: Exception) -> None:
 
 
 @click.command()
-@click.option("--url", envvar=_env("url"), default=DEFAULT_URL, show_default=True, help="The emulator's base URL.")
+@settings_options("doctor")
 @click.option("--app-key", help="Only this app's findings.")
 @click.option("--since", help="Only what happened from then on: epoch seconds or 2026-12-02T10:00:00Z (virtual time).")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
-@click.option("--admin-token", envvar=_env("admin_token"))
-def doctor(url: str, app_key: str | None, since: str | None, as_json: bool, admin_token: str | None) -> None:
+@click.pass_context
+def doctor(ctx: click.Context, url: str | None, app_key: str | None, since: str | None, as_json: bool,
+           admin_token: str | None) -> None:
     """Explain "captcha incomplete or invalid" from what the emulator saw: exit 0 when there is
     nothing to report, 1 with findings."""
     from .client import ControlPlaneError
 
+    client = _client(ctx, url, admin_token)
     try:
-        findings = _client(url, admin_token).diagnosis(app_key, since)
+        findings = client.diagnosis(app_key, since)
     except ControlPlaneError as exc:
         click.echo(f"captchala-emulator: error: {exc.message}", err=True)
         sys.exit(EXIT_USAGE)
     except OSError as exc:
-        _unreachable(url, exc)
+        _unreachable(client.url, exc)
     click.echo(json.dumps(findings, indent=2) if as_json else render_findings(findings))
     sys.exit(EXIT_FINDINGS if findings else 0)
 
@@ -76,16 +74,17 @@ def _pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
 
 
 @click.command()
-@click.option("--url", envvar=_env("url"), required=True, metavar="EMULATOR_URL", help="The emulator's base URL.")
+@settings_options("audit")
 @click.option("--target", required=True, metavar="APP_URL", help="Where your app receives the form (its login URL).")
-@click.option("--method", default="POST", show_default=True, type=click.Choice(["POST", "PUT", "PATCH", "GET"]))
+@click.option("--method", default="POST", show_default=True, type=click.Choice(["POST", "PUT", "PATCH", "GET"]),
+              help="The HTTP method of your app's form submission.")
 @click.option("--form", multiple=True, callback=_pairs, metavar="KEY=VALUE", help="Extra form fields.")
 @click.option("--json-field", "json_fields", multiple=True, callback=_pairs, metavar="KEY=VALUE",
               help="Send a JSON body with these fields instead of a form.")
 @click.option("--token-field", required=True, metavar="NAME", help="The field that carries the pass token.")
 @click.option("--accept-status", multiple=True, required=True, type=click.IntRange(100, 599), metavar="CODE",
               help="A status that means the user got in (repeatable).")
-@click.option("--app-key", default="demo_app", show_default=True)
+@click.option("--app-key", default="demo_app", show_default=True, help="The app whose tokens the cases use.")
 @click.option("--action", help="The action your app expects (enables wrong_action_rejected).")
 @click.option("--degraded", type=click.Choice(["accept", "reject"]), help="Your declared policy for degraded tokens.")
 @click.option("--fail-open", is_flag=True, help="Declare that your app lets users in when CaptchaLa is down.")
@@ -93,10 +92,11 @@ def _pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
               help="Seconds your app may take to answer while the API hangs.")
 @click.option("--report-json", type=click.Path(dir_okay=False, writable=True), help="Write the report as JSON.")
 @click.option("--junit", type=click.Path(dir_okay=False, writable=True), help="Write the report as JUnit XML.")
-@click.option("--admin-token", envvar=_env("admin_token"))
-def audit(url: str, target: str, method: str, form: dict[str, str], json_fields: dict[str, str], token_field: str,
-          accept_status: tuple[int, ...], app_key: str, action: str | None, degraded: str | None, fail_open: bool,
-          max_wait: float, report_json: str | None, junit: str | None, admin_token: str | None) -> None:
+@click.pass_context
+def audit(ctx: click.Context, url: str | None, target: str, method: str, form: dict[str, str],
+          json_fields: dict[str, str], token_field: str, accept_status: tuple[int, ...], app_key: str,
+          action: str | None, degraded: str | None, fail_open: bool, max_wait: float, report_json: str | None,
+          junit: str | None, admin_token: str | None) -> None:
     """Drive your app through the audit's cases and print a verdict table: exit 0 when every case
     passes, 1 when one fails, 2 on a usage error."""
     from .audit import report as reports
@@ -104,14 +104,15 @@ def audit(url: str, target: str, method: str, form: dict[str, str], json_fields:
     from .client import ControlPlaneError
 
     submit = HttpTarget(target, token_field, accept_status, method, form, json_fields, timeout=max(max_wait * 2, 30))
+    client = _client(ctx, url, admin_token)
     try:
-        result = _client(url, admin_token).audit(submit, app_key=app_key, action=action, degraded=degraded,
+        result = client.audit(submit, app_key=app_key, action=action, degraded=degraded,
                                                  fail_open=fail_open, max_wait=max_wait)
     except ControlPlaneError as exc:
         click.echo(f"captchala-emulator: error: the emulator refused: {exc.message}", err=True)
         sys.exit(EXIT_USAGE)
     except OSError as exc:
-        _unreachable(url, exc)
+        _unreachable(client.url, exc)
     click.echo(reports.table(result))
     if report_json:
         reports.write(report_json, reports.to_json(result))

@@ -4,12 +4,14 @@ flags that were given on the command line to `Settings.from_env`, the only reade
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
+from .errors import ConfigError
 from .settings import Settings, Spec, specs
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,3 +66,12 @@ def settings_from(ctx: click.Context, options: dict[str, Any]) -> Settings:
     given = {name: value for name, value in options.items()
              if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
     return Settings.from_env(**given)
+
+
+def load_settings(ctx: click.Context, options: dict[str, Any]) -> Settings:
+    """settings_from, with a bad env value as one line naming the variable, exit 2."""
+    try:
+        return settings_from(ctx, options)
+    except ConfigError as exc:
+        click.echo(f"captchala-emulator: error: {exc}", err=True)
+        sys.exit(2)

@@ -72,7 +72,7 @@ class Settings:
     secret: str | None = setting(None, "Token signing secret (default: generated once, kept in the store).")
     seed: int = setting(0, "Seed of every fault decision.")
     admin_token: str | None = setting(None, "Protect /_emulator/ with Authorization: Bearer <token> (sent by mint "
-                                            "and healthcheck too).", commands=("serve", "mint"))
+                                            "and healthcheck too).", commands=("serve", "mint", "doctor", "audit"))
     trust_proxy: bool = setting(False, "Take the caller IP from X-Forwarded-For.")
     tls: TlsMode | None = setting(None, "auto: make a local CA and a certificate for the real host names.")
     tls_cert: str | None = setting(None, "Your own certificate (PEM); goes with --tls-key.", path="file")
@@ -85,7 +85,7 @@ class Settings:
     log_format: LogFormat = setting("text", "Request log lines as text or json.")
     quiet: bool = setting(False, "No banner.")
     url: str | None = setting(None, "Base URL of a running emulator (default: http://127.0.0.1:<port>).",
-                              commands=("mint",))
+                              commands=("mint", "doctor", "audit"))
     healthcheck_url: str | None = setting(None, "Base URL to check (default: http(s)://127.0.0.1:<port>).",
                                           flag="url", commands=("healthcheck",))
 

@@ -8,11 +8,11 @@ import random
 import time
 
 import pytest
-from conftest import DEMO
 
 from emulator.app import create_app
 from emulator.domain.diagnosis import RULES, diagnose, parse_since
 from emulator.settings import Settings
+from tests.support.apps import DEMO
 
 USER = "203.0.113.7"  # the browser's (public) address
 BACKEND = "10.0.0.5"  # the app server calling validate

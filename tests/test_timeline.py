@@ -4,8 +4,8 @@ or failing stage marked. Time passes through PUT /_emulator/clock only."""
 
 from __future__ import annotations
 
-from conftest import DEMO
-from test_diagnosis import BACKEND, PAGE, USER, Flow
+from tests.support.apps import DEMO
+from tests.test_diagnosis import BACKEND, PAGE, USER, Flow
 
 SCT_APP = {"X-App-Key": "server_token_app", "X-App-Secret": "server_token_secret"}
 
