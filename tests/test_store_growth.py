@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from typing import cast
 
 import pytest
 
@@ -15,6 +16,7 @@ from emulator.faults.engine import Facts
 from emulator.faults.profile import parse_profile
 from emulator.faults.state import FaultState
 from emulator.store import open_store
+from emulator.store.sqlite import SQLiteStore
 from tests.conftest import DEMO
 
 VALIDATE = Facts("validate", "POST", "demo_app", "login")
@@ -33,7 +35,7 @@ def rows(path: str) -> dict[str, int]:
 
 
 def test_a_profile_switch_drops_the_previous_activations_counters(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    store = cast(SQLiteStore, open_store(f"sqlite:///{tmp_path / 's.db'}"))
     state = FaultState(store)
     for n in range(50):
         state.activate(parse_profile(counting_profile(f"p{n}"), "t"), source="t", now=0)
@@ -48,7 +50,7 @@ def test_a_profile_switch_drops_the_previous_activations_counters(tmp_path):
 def test_reload_claims_go_with_a_purge_and_a_reset(tmp_path):
     path = tmp_path / "chaos.yaml"
     path.write_text("rules: [{name: one, effect: {status: 500}}]")
-    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    store = cast(SQLiteStore, open_store(f"sqlite:///{tmp_path / 's.db'}"))
     ticks = [0.0]
     state = FaultState(store, monotonic=lambda: ticks[0])
     state.activate_loaded(loader.load(str(path)), 0)

@@ -33,7 +33,7 @@ def profile(name: str) -> str:
 
 def _connect(url: str) -> http.client.HTTPConnection:
     parts = urlparse(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
     conn.connect()
     return conn
 
@@ -80,7 +80,7 @@ def assert_every_worker_applies_what_get_names(url: str) -> None:
             named, seen = applied(url, pool)
             assert len(named) == 1 and named <= set(names), f"round {round_}: GET /profile names {named}"
             assert seen == named, f"round {round_}: GET names {named}, workers apply {seen}"
-    rows = requests.get(url + "/_emulator/requests", params={"endpoint": "validate", "limit": 200},
+    rows = requests.get(url + "/_emulator/requests", params={"endpoint": "validate", "limit": "200"},
                         timeout=10).json()["requests"]
     assert len({r["worker_pid"] for r in rows}) >= 2, "every probe hit one worker: nothing was tested"
 

@@ -35,7 +35,8 @@ class Load:
         self.lock, self.stop = threading.Lock(), threading.Event()
         self.valid: Counter[str] = Counter()
         self.sent: list[str] = []
-        self.unavailable, self.successes, self.bad = 0, 0, []
+        self.unavailable, self.successes = 0, 0
+        self.bad: list[str] = []
         self.changed = threading.Condition(self.lock)
 
     def answer(self, session: requests.Session, url: str, token: str) -> None:
@@ -77,7 +78,7 @@ class Load:
             assert self.changed.wait_for(test, timeout=60), f"never saw {what}"
 
 
-def run_outage(tmp_path, break_redis: Callable[[RedisServer], None], heal: Callable[[RedisServer], None]) -> None:
+def run_outage(tmp_path, break_redis: Callable[[RedisServer], None], heal: Callable[[RedisServer], object]) -> None:
     server = RedisServer(tmp_path / "redis").start()
     try:
         url = server.url(0)
