@@ -3,6 +3,8 @@
 #   docker run --rm -p 8080:8080 captchala-emulator
 # Every `serve` option has an env twin CAPTCHALA_EMULATOR_*; configure the container with
 # those (the HEALTHCHECK reads the same variables to find the port and the scheme).
+# The control plane /_emulator/ answers only loopback Host names: to reach it from another
+# container by its service name, allow that name, e.g. -e CAPTCHALA_EMULATOR_ALLOWED_HOST=captchala
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

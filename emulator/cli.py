@@ -59,7 +59,7 @@ def banner(rt, host: str, port: int) -> None:
         + ("  [admin token required]" if s.admin_token else ""),
         f"  store      {rt.store.url}",
         f"  profile    {_profile_line(rt)}   seed {s.seed}",
-        "  apps       " + "  ".join(f"{a.app_key}/{a.app_secret}" for a in rt.apps),
+        "  apps       " + "  ".join(_app_pair(a, s.show_secrets) for a in rt.apps),
     ]
     if s.tls == "auto":
         from .tls import CA_FILE, HOST_NAMES, tls_dir
@@ -69,6 +69,11 @@ def banner(rt, host: str, port: int) -> None:
         print("\n".join(lines), flush=True)
     else:
         print(f"captchala-emulator listening on {base}", flush=True)
+
+
+def _app_pair(app, show_secrets: bool) -> str:
+    """Built-in secrets are public test values; an apps file's secrets show only with --show-secrets."""
+    return f"{app.app_key}/{app.app_secret if app.builtin or show_secrets else '***'}"
 
 
 def _profile_line(rt) -> str:

@@ -6,16 +6,30 @@ Used by the pytest plugin and by test suites that talk to an emulator running el
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .errors import CaptchalaEmulatorError
+
 DEFAULT_TIMEOUT = 10.0
 
 
-class ControlPlaneError(Exception):
+def _local_profile(path: str) -> Any:
+    """A profile file's document; its name defaults to the file's stem, as with --profile."""
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        doc = yaml.safe_load(handle)
+    if isinstance(doc, dict) and "name" not in doc:
+        doc = {"name": os.path.splitext(os.path.basename(path))[0], **doc}
+    return doc
+
+
+class ControlPlaneError(CaptchalaEmulatorError):
     """The control plane answered with an error (status, machine code, human message)."""
 
     def __init__(self, status: int, error: str, message: str):
@@ -65,9 +79,17 @@ class EmulatorClient:
         return self._call("GET", "/profile")
 
     def use_profile(self, name_or_profile: str | Mapping[str, Any]) -> dict[str, Any]:
-        """Activate a built-in profile by name (or a file path) or an inline profile mapping."""
-        if isinstance(name_or_profile, str):
-            body: dict[str, Any] = {"name": name_or_profile}
+        """Activate a built-in profile by name, a local YAML file (read here and sent inline: the
+        server never reads paths it is sent) or an inline profile mapping."""
+        if isinstance(name_or_profile, str) and os.path.isfile(name_or_profile):
+            try:  # the server's own --profile file or one in its --profiles-dir stays watched
+                return self._call("PUT", "/profile", body={"name": name_or_profile})
+            except ControlPlaneError as exc:
+                if exc.status not in (404, 422):
+                    raise
+            body: dict[str, Any] = {"profile": _local_profile(name_or_profile)}
+        elif isinstance(name_or_profile, str):
+            body = {"name": name_or_profile}
         else:
             body = {"profile": dict(name_or_profile)}
         return self._call("PUT", "/profile", body=body)

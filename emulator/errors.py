@@ -1,8 +1,17 @@
-"""The real CaptchaLa wire error codes, and the typed errors the domain raises."""
+"""The real CaptchaLa wire error codes, the control plane's codes, and every error the package
+raises: one tree under CaptchalaEmulatorError (itsdangerous's single-root idea).
+
+    CaptchalaEmulatorError
+    ├── EmulatorError            a wire code: RequestError, TokenRejected, ChallengeError
+    ├── ControlError             a control-plane refusal: ControlCode + HTTP status
+    ├── StoreUnavailable         answered as service_unavailable (web/answers.py)
+    └── ConfigError              one line, exit code 2
+        └── ProfileError         source, key path, problem
+            └── UnknownProfile"""
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 
 
 class ErrorCode(str, Enum):
@@ -90,12 +99,27 @@ MESSAGES: dict[ErrorCode, str] = {
 }
 
 
+class ControlCode(StrEnum):
+    """The `error` of a control-plane answer `{"error", "message"}` (contract §6)."""
+
+    UNAUTHORIZED = "unauthorized"
+    HOST_NOT_ALLOWED = "host_not_allowed"
+    CROSS_ORIGIN = "cross_origin"
+    UNKNOWN_APP = "unknown_app"
+    UNKNOWN_PROFILE = "unknown_profile"
+    INVALID_PROFILE = "invalid_profile"
+
+
 def message(code: ErrorCode) -> str:
     return MESSAGES.get(code, code.value.replace("_", " "))
 
 
-class EmulatorError(Exception):
-    """Base of every error the domain raises; carries a wire code and a human reason.
+class CaptchalaEmulatorError(Exception):
+    """The root of every error this package raises."""
+
+
+class EmulatorError(CaptchalaEmulatorError):
+    """A domain error with a wire code and a human reason.
 
     `reason` is the emulator's explanation (journal, X-Captchala-Emulator-Reason),
     never sent in the body so the wire format stays the real one."""
@@ -123,9 +147,32 @@ class ChallengeError(EmulatorError):
     """A browser-side failure reported to the widget's onError (docs/compatibility.md §7)."""
 
 
-class StoreUnavailable(Exception):
+class ControlError(CaptchalaEmulatorError):
+    """A control-plane refusal: its code, its HTTP status and a human message."""
+
+    def __init__(self, code: ControlCode, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.code, self.status, self.message, self.headers = code, status, message, headers or {}
+
+
+class StoreUnavailable(CaptchalaEmulatorError):
     """The shared store cannot be reached; answered as service_unavailable."""
 
 
-class ConfigError(Exception):
+class ConfigError(CaptchalaEmulatorError):
     """Bad configuration (apps file, profile, store URL): one clear line, exit code 2."""
+
+
+class ProfileError(ConfigError):
+    """A profile was refused: `source` (file or API), `path` (key path) and `problem`."""
+
+    def __init__(self, source: str, path: str, problem: str):
+        self.source, self.path, self.problem = source, path, problem
+        super().__init__(f"{source}: {path}: {problem}" if path else f"{source}: {problem}")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "path": self.path, "problem": self.problem, "message": str(self)}
+
+
+class UnknownProfile(ProfileError):
+    """Neither a built-in profile name nor an existing file."""

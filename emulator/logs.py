@@ -12,6 +12,7 @@ import re
 import sys
 import time
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .settings import LogFormat
 
@@ -39,6 +40,35 @@ def redact(text: str) -> str:
     return text
 
 
+_URL_SECRET_PARAMS = ("password", "pass", "pwd", "secret", "token", "auth")
+
+
+def redact_url(url: str) -> str:
+    """A store URL as shown (banner, health, dashboard): `user:***@`, `?password=***`."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    secret_param = any(k.lower() in _URL_SECRET_PARAMS for k, _ in query)
+    if parts.password is None and not secret_param:
+        return url
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:***@{host}"
+    shown = urlencode([(k, "***" if k.lower() in _URL_SECRET_PARAMS else v) for k, v in query], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=shown))
+
+
+def printable(text: str) -> str:
+    """Control characters (CR, LF, ESC, ...) escaped as \\n, \\x1b: one log line stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char) or char.encode("unicode_escape").decode("ascii")
+
+
 def log_fields(entry: dict[str, Any]) -> dict[str, Any]:
     """The allow-listed, redacted fields of a journal entry."""
     out: dict[str, Any] = {"ts": _iso(entry.get("ts"))}
@@ -46,7 +76,7 @@ def log_fields(entry: dict[str, Any]) -> dict[str, Any]:
         value = entry.get(key)
         if value is None or value == "":
             continue
-        out[key] = redact(value) if isinstance(value, str) else value
+        out[key] = printable(redact(value)) if isinstance(value, str) else value
     return out
 
 

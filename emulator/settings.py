@@ -67,13 +67,17 @@ class Settings:
     apps: str | None = setting(None, "YAML file of extra apps.", path="file")
     no_builtin_apps: bool = setting(False, "Leave out the seven built-in test apps.")
     profile: str | None = setting(None, "Fault profile: a built-in name or a YAML file.")
+    profiles_dir: str | None = setting(None, "Directory whose <name>.yaml files PUT /_emulator/profile may activate "
+                                             "by name.", path="dir")
     store: str = setting(factory=default_store_url, help="memory://, sqlite:///path.db or redis://host:port/db.",
                          shown_default="sqlite:///$XDG_STATE_HOME/captchala-emulator/state.db")
     secret: str | None = setting(None, "Token signing secret (default: generated once, kept in the store).")
     seed: int = setting(0, "Seed of every fault decision.")
     admin_token: str | None = setting(None, "Protect /_emulator/ with Authorization: Bearer <token> (sent by mint "
                                             "and healthcheck too).", commands=("serve", "mint", "doctor", "audit"))
-    trust_proxy: bool = setting(False, "Take the caller IP from X-Forwarded-For.")
+    allowed_host: str | None = setting(None, "Extra Host names the control plane answers to, comma-separated (e.g. "
+                                             "the container's service name); loopback names and the bound host always work.")
+    trust_proxy: bool = setting(False, "Take the caller IP from X-Forwarded-For (only a value that parses as an IP).")
     tls: TlsMode | None = setting(None, "auto: make a local CA and a certificate for the real host names.")
     tls_cert: str | None = setting(None, "Your own certificate (PEM); goes with --tls-key.", path="file")
     tls_key: str | None = setting(None, "The key of --tls-cert (PEM).", path="file")
@@ -84,6 +88,7 @@ class Settings:
     journal_size: int = setting(1000, "Entries kept in the request journal.", low=1)
     log_format: LogFormat = setting("text", "Request log lines as text or json.")
     quiet: bool = setting(False, "No banner.")
+    show_secrets: bool = setting(False, "List the apps file's secrets in the banner too (built-in ones always show).")
     url: str | None = setting(None, "Base URL of a running emulator (default: http://127.0.0.1:<port>).",
                               commands=("mint", "doctor", "audit"))
     healthcheck_url: str | None = setting(None, "Base URL to check (default: http(s)://127.0.0.1:<port>).",

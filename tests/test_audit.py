@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 import requests
@@ -41,7 +42,8 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
     db = tmp_path_factory.mktemp("audit") / "state.db"
-    settings = Settings(store=f"sqlite:///{db}", secret="audit-secret", quiet=True, host="127.0.0.1", port=0)
+    settings = Settings(store=f"sqlite:///{db}", secret="audit-secret", quiet=True, host="127.0.0.1", port=0,
+                        profiles_dir=str(db.parent))
     server = ThreadServer(create_app(settings)).start()
     try:
         yield EmulatorClient(server.url)
@@ -105,10 +107,12 @@ def test_the_audit_restores_the_profile_and_clock_it_found(emulator, targets):
         emulator.set_clock(0)
 
 
-def test_a_watched_profile_file_is_restored_by_its_path(emulator, targets, tmp_path):
-    chaos = tmp_path / "chaos.yaml"
+def test_a_watched_profile_file_is_restored_by_its_path(emulator, targets):
+    """A file the operator named (here: in --profiles-dir; the server opens no other path) stays watched."""
+    directory = Path(emulator.health()["store"].removeprefix("sqlite:///")).parent  # the --profiles-dir
+    chaos = directory / "chaos.yaml"
     chaos.write_text("name: chaos\nrules:\n  - {name: slow, match: {endpoint: loader}, effect: {latency_ms: 1}}\n")
-    emulator.use_profile(str(chaos))
+    emulator.use_profile("chaos")
     try:
         run_audit(emulator, targets["correct"], OPTIONS)
         after = emulator.profile()

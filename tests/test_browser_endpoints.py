@@ -8,7 +8,6 @@ from threading import Barrier
 
 import pytest
 import requests
-from flask import g
 
 from emulator.app import create_app
 from emulator.domain.challenges import CHALLENGE_TTL
@@ -16,7 +15,6 @@ from emulator.domain.journal import JournalQuery
 from emulator.domain.tokens import Kind, TokenSigner
 from emulator.runtime import build_runtime
 from emulator.settings import Settings
-from emulator.web.browser import FORCE_KIND
 from tests.support.servers import running_emulator
 
 PAGE = "http://127.0.0.1:5173/signup.html"
@@ -188,10 +186,9 @@ def test_widget_settings_of_an_apps_file_reach_the_init_answer(tmp_path, fake_ti
     assert (data["mode"], data["delay_ms"]) == ("auto", 1500)
 
 
-def test_fault_engine_can_force_degraded_tokens(app, client):
-    @app.before_request
-    def force():  # what a `degraded: true` fault rule does
-        setattr(g, FORCE_KIND, Kind.DEGRADED)
+def test_fault_engine_can_force_degraded_tokens(client):
+    rule = {"name": "dg", "match": {"endpoint": "challenge_solve"}, "effect": {"degraded": True}}
+    assert client.put("/_emulator/profile", json={"profile": {"rules": [rule]}}).status_code == 200
 
     token = solve(client, init(client)["data"]["challenge_id"])["data"]["pass_token"]
     assert token.startswith("dg_")
@@ -222,3 +219,16 @@ def test_concurrent_solves_of_one_challenge_across_workers_give_one_token(tmp_pa
                 assert all(a["data"]["error"] == "challenge_expired" for a in answers if a["code"] != 0)
                 token = wins[0]["data"]["pass_token"]
                 assert TokenSigner("race").load(token, accept=(Kind.PASS,)).app_key == "demo_app"
+
+
+@pytest.mark.parametrize(("app_key", "code"), [("server_token_app", "server_token_required"),
+                                               ("disabled_app", "app_disabled"),
+                                               ("always_fail_app", "invalid_token")])
+def test_the_offline_fallback_keeps_the_apps_rules(client, app_key, code):
+    answer = client.post("/v1/challenge/offline", json={"app_key": app_key}).json
+    assert answer["code"] != 0 and answer["data"]["error"] == code
+
+
+def test_the_offline_fallback_hands_out_dg_tokens_once_the_quota_is_spent(client):
+    answer = client.post("/v1/challenge/offline", json={"app_key": "degraded_app"}).json
+    assert answer["data"]["pass_token"].startswith("dg_") and answer["data"]["type"] == "degraded"

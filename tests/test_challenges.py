@@ -277,7 +277,8 @@ def test_force_kind_degraded_for_fault_rules(apps, signer, codec, store):
 
 def test_offline_token_is_accepted_only_by_the_backup_endpoint(apps, signer, store):
     req = OfflineRequest.from_fields({"app_key": "demo_app", "action": "login", "referer": PAGE})
-    token, data, _ = issue_offline_token(req, find_app(apps, "demo_app"), signer=signer, now=NOW, solver_ip="10.9.8.7")
+    token, data, _ = issue_offline_token(req, find_app(apps, "demo_app"), signer=signer, store=store, now=NOW,
+                                         solver_ip="10.9.8.7")
     assert data["pass_token"].startswith("offline_") and data["type"] == "offline" and data["mode"] == "click"
     app = find_app(apps, "demo_app")
     with pytest.raises(TokenRejected):
@@ -287,20 +288,58 @@ def test_offline_token_is_accepted_only_by_the_backup_endpoint(apps, signer, sto
     assert answer["captcha_args"]["referer"] == PAGE and answer["captcha_args"]["user_ip"] == "10.9.8.7"
 
 
-def test_offline_token_borrows_the_server_tokens_action_and_uid(apps, signer):
+def offline(apps, signer, store, app_key="demo_app", ip="127.0.0.1", **fields):
+    req = OfflineRequest.from_fields({"app_key": app_key, **fields})
+    return issue_offline_token(req, find_app(apps, app_key), signer=signer, store=store, now=NOW, solver_ip=ip)
+
+
+def test_offline_token_borrows_the_server_tokens_action_and_uid(apps, signer, store):
     raw = sct(signer, app_key="server_token_app", uid="user-3", action="register")
-    req = OfflineRequest.from_fields({"app_key": "server_token_app", "server_token": raw})
-    token, _, _ = issue_offline_token(req, find_app(apps, "server_token_app"), signer=signer, now=NOW,
-                                      solver_ip="127.0.0.1")
+    token, _, _ = offline(apps, signer, store, "server_token_app", server_token=raw)
     assert token.claims["uid"] == "user-3" and token.claims["act"] == "register"
-    forged = OfflineRequest.from_fields({"app_key": "server_token_app", "server_token": raw[:-3] + "xyz"})
-    token, _, _ = issue_offline_token(forged, find_app(apps, "server_token_app"), signer=signer, now=NOW,
-                                      solver_ip="127.0.0.1")
-    assert "uid" not in token.claims
 
 
-def test_offline_for_an_always_failing_widget_fails(apps, signer):
-    req = OfflineRequest.from_fields({"app_key": "always_fail_app"})
+@pytest.mark.parametrize(("app_key", "make", "ip", "code"), [
+    ("server_token_app", lambda signer: None, "127.0.0.1", ErrorCode.SERVER_TOKEN_REQUIRED),
+    ("server_token_app", lambda signer: sct(signer, app_key="server_token_app")[:-3] + "xyz", "127.0.0.1",
+     ErrorCode.SERVER_TOKEN_INVALID),
+    ("server_token_app", lambda signer: sct(signer, app_key="demo_app"), "127.0.0.1",
+     ErrorCode.SERVER_TOKEN_APP_MISMATCH),
+    ("server_token_app", lambda signer: sct(signer, app_key="server_token_app", now=NOW - 600), "127.0.0.1",
+     ErrorCode.SERVER_TOKEN_EXPIRED),
+    ("demo_app", lambda signer: sct(signer, ip="10.0.0.7"), "10.0.0.8", ErrorCode.SERVER_TOKEN_BINDING_MISMATCH),
+])
+def test_offline_keeps_the_server_token_rules(apps, signer, store, app_key, make, ip, code):
+    raw = make(signer)
     with pytest.raises(ChallengeError) as err:
-        issue_offline_token(req, find_app(apps, "always_fail_app"), signer=signer, now=NOW, solver_ip="127.0.0.1")
+        offline(apps, signer, store, app_key, ip=ip, **({"server_token": raw} if raw else {}))
+    assert err.value.code is code
+
+
+def test_offline_with_a_bound_server_token_from_its_ip_works(apps, signer, store):
+    token, _, _ = offline(apps, signer, store, ip="10.0.0.7", server_token=sct(signer, ip="10.0.0.7"))
+    assert token.kind is Kind.OFFLINE
+
+
+def test_offline_after_the_quota_is_spent_hands_out_dg_tokens(apps, signer, store):
+    token, data, reason = offline(apps, signer, store, "degraded_app")
+    assert token.kind is Kind.DEGRADED and data["type"] == "degraded" and "quota" in reason
+
+
+def test_offline_for_a_never_solving_widget_fails(signer, store):
+    apps = AppRegistry([App("never_app", "s", widget=Widget(solve="never"))])
+    with pytest.raises(ChallengeError) as err:
+        offline(apps, signer, store, "never_app")
+    assert err.value.code is ErrorCode.CHALLENGE_EXPIRED
+
+
+def test_offline_for_a_disabled_app_is_app_disabled(apps):
+    with pytest.raises(RequestError) as err:
+        find_app(apps, "disabled_app")
+    assert err.value.code is ErrorCode.APP_DISABLED
+
+
+def test_offline_for_an_always_failing_widget_fails(apps, signer, store):
+    with pytest.raises(ChallengeError) as err:
+        offline(apps, signer, store, "always_fail_app")
     assert err.value.code is ErrorCode.INVALID_TOKEN

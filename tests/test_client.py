@@ -132,3 +132,12 @@ def test_profile_methods_switch_the_fault_profile(emu):
 def test_an_unreachable_emulator_raises_oserror():
     with pytest.raises(OSError):
         EmulatorClient("http://127.0.0.1:9", timeout=2).health()
+
+
+def test_a_local_profile_file_is_read_by_the_client_and_sent_inline(emu, tmp_path):
+    path = tmp_path / "local-chaos.yaml"
+    path.write_text("rules: [{name: slowish, effect: {latency_ms: 1}}]\n")
+    try:
+        assert emu.use_profile(str(path))["name"] == "local-chaos"
+    finally:
+        emu.clear_profile()

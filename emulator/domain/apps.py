@@ -9,6 +9,7 @@ from typing import Any, Literal, get_args
 
 import yaml
 
+from ..config_files import MAX_YAML_DEPTH, FileRefused, YamlTooDeep, read_text, safe_load_yaml
 from ..errors import ConfigError
 
 SolveMode = Literal["click", "auto", "fail", "never"]
@@ -115,18 +116,34 @@ def load_registry(path: str | None, include_builtin: bool = True) -> AppRegistry
 def load_apps_file(path: str) -> list[App]:
     """Load and strictly validate an apps YAML file; ConfigError names file, key path, problem."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read apps file: {exc.strerror}") from None
+        text, _ = read_text(path)
+    except FileRefused as exc:
+        raise ConfigError(f"{path}: cannot read apps file: {exc.problem}") from None
+    try:
+        doc = safe_load_yaml(text)
+    except YamlTooDeep:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply (more than {MAX_YAML_DEPTH} levels)") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+        raise ConfigError(f"{path}: invalid YAML: {_yaml_problem(exc)}") from None
     if isinstance(doc, Mapping) and set(doc) == {"apps"}:
         doc = doc["apps"]
     if not isinstance(doc, list):
         raise ConfigError(f"{path}: apps: expected a list of apps (or a mapping with the key 'apps')")
     return [parse_app(item, f"{path}: apps[{i}]") for i, item in enumerate(doc)]
 
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error as one line: the problem and where."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["unreadable"])[0]
+    return f"{problem}{where}"
+
+
+# inclusive bounds of the integer fields: a typo of many digits is refused at start, not at first use
+_INT_RANGES = {"pass_token_ttl": (1, 10 * 365 * 86400), "risk_score": (0, 100), "rate_limit": (0, 10**9),
+               "quota": (0, 10**12)}
+MAX_DELAY_MS = 600_000
 
 _APP_FIELDS = {
     "app_key": str, "app_secret": str, "name": str, "pass_token_ttl": int,
@@ -149,18 +166,14 @@ def parse_app(item: Any, where: str) -> App:
         widget = Widget(**values["widget"])
         if widget.solve not in SOLVE_MODES:
             raise ConfigError(f"{where}.widget.solve: must be one of {', '.join(SOLVE_MODES)}")
-        if widget.delay_ms < 0:
-            raise ConfigError(f"{where}.widget.delay_ms: must be >= 0")
+        if not 0 <= widget.delay_ms <= MAX_DELAY_MS:
+            raise ConfigError(f"{where}.widget.delay_ms: must be from 0 to {MAX_DELAY_MS}")
         values["widget"] = widget
     if values.get("ip_binding", "lenient") not in IP_BINDING_MODES:
         raise ConfigError(f"{where}.ip_binding: must be one of {', '.join(IP_BINDING_MODES)}")
-    if values.get("pass_token_ttl", 300) < 1:
-        raise ConfigError(f"{where}.pass_token_ttl: must be >= 1")
-    if not 0 <= values.get("risk_score", 10) <= 100:
-        raise ConfigError(f"{where}.risk_score: must be between 0 and 100")
-    for key in ("rate_limit", "quota"):
-        if values.get(key) is not None and values[key] < 0:
-            raise ConfigError(f"{where}.{key}: must be >= 0")
+    for key, (low, high) in _INT_RANGES.items():
+        if values.get(key) is not None and not low <= values[key] <= high:
+            raise ConfigError(f"{where}.{key}: must be between {low} and {high}")
     if "moderation" in values:
         values["moderation"] = _parse_moderation(values["moderation"], f"{where}.moderation")
     return App(**values)

@@ -6,14 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadData
 
 from ..errors import ChallengeError, ErrorCode, RequestError
 from ..store.base import Expired, Store
 from .apps import App, AppRegistry
 from .journal import consumer_number
-from .server_tokens import MAX_ACTION_LENGTH, redeem_server_token
-from .tokens import MAX_REFERER, Kind, Token, TokenSigner, new_id
+from .server_tokens import MAX_ACTION_LENGTH, check_server_token, redeem_server_token
+from .tokens import MAX_REFERER, BoundedSerializer, Kind, Token, TokenSigner, new_id
 
 CHALLENGE_TTL = 120  # emulator choice: how long a widget may sit before solving (s)
 PRODUCTS = ("popup", "float", "embed", "bind")
@@ -131,7 +131,7 @@ class ChallengeCodec:
     """Signs challenges as `ch_<id>.<payload>.<sig>` with their own salt, so no token passes as one."""
 
     def __init__(self, secret: str):
-        self._serializer = URLSafeSerializer(secret, salt="captchala-emulator/challenge")
+        self._serializer = BoundedSerializer(secret, salt="captchala-emulator/challenge")
 
     def encode(self, ch: Challenge) -> str:
         claims = {"id": ch.id, "app": ch.app_key, "act": ch.action, "iat": round(ch.issued_at, 3),
@@ -143,7 +143,7 @@ class ChallengeCodec:
         head, _, payload = raw.partition(".")
         try:
             claims = self._serializer.loads(payload) if head.startswith(CHALLENGE_PREFIX) else None
-        except BadSignature:
+        except BadData:
             claims = None
         if not isinstance(claims, dict) or CHALLENGE_PREFIX + str(claims.get("id")) != head:
             raise RequestError(ErrorCode.INVALID_REQUEST,
@@ -236,27 +236,28 @@ def _quota_kind(app: App, store: Store) -> Kind:
     return Kind.DEGRADED if solves > app.quota else Kind.PASS
 
 
-def issue_offline_token(req: OfflineRequest, app: App, *, signer: TokenSigner, now: float,
+def issue_offline_token(req: OfflineRequest, app: App, *, signer: TokenSigner, store: Store, now: float,
                         solver_ip: str) -> tuple[Token, dict[str, Any], str]:
     """The bypass worker: an offline_ token (only /api/validate accepts it) when the main API is down.
 
-    It cannot count server-token uses, so a valid sct_ only lends its action and `bind_uid`."""
+    It keeps the app's rules like init and solve do: a widget that never solves or always fails,
+    a required, valid, unexpired, IP-bound server token, and the quota (spent: a dg_ token).
+    It does not count a server-token use (the bypass worker has no shared counter)."""
+    if app.widget.solve == "never":
+        raise ChallengeError(ErrorCode.CHALLENGE_EXPIRED, f"app {app.app_key}'s widget never solves")
     if app.widget.solve == "fail":
         raise ChallengeError(widget_error(app), f"app {app.app_key}'s widget always fails")
-    sct = _peek_server_token(req.server_token, app, signer)
+    sct = check_server_token(req.server_token, app, signer=signer, now=now, browser_ip=solver_ip)
     action = sct.claims["act"] if sct else req.action
-    token = signer.mint_pass(app_key=app.app_key, action=action, now=now, ttl=app.pass_token_ttl,
-                             kind=Kind.OFFLINE, client_ip=solver_ip, referer=req.referer,
-                             uid=sct.claims.get("uid") if sct else None, risk_score=app.risk_score)
+    if _quota_kind(app, store) is Kind.DEGRADED:
+        token = signer.mint_degraded(app_key=app.app_key, action=action, now=now)
+        why = f"dg_ token for action {action!r} (quota of {app.quota} solves spent)"
+    else:
+        token = signer.mint_pass(app_key=app.app_key, action=action, now=now, ttl=app.pass_token_ttl,
+                                 kind=Kind.OFFLINE, client_ip=solver_ip, referer=req.referer,
+                                 uid=sct.claims.get("uid") if sct else None, risk_score=app.risk_score)
+        why = f"offline_ token for action {action!r} (main API unreachable from the widget)"
     data = {"pass_token": signer.encode(token), "challenge_id": CHALLENGE_PREFIX + token.token_id,
-            "action": action, "expires_in": app.pass_token_ttl, "type": token.kind.label, **widget_data(app)}
-    return token, data, f"offline_ token for action {action!r} (main API unreachable from the widget)"
-
-
-def _peek_server_token(raw: str | None, app: App, signer: TokenSigner) -> Token | None:
-    if not raw:
-        return None
-    kind, claims, signed = signer.peek(raw)
-    if kind is not Kind.SERVER or not signed or not claims or claims.get("app") != app.app_key:
-        return None
-    return Token(kind, claims)
+            "action": action, "expires_in": int(round(token.expires_at - now)), "type": token.kind.label,
+            **widget_data(app)}
+    return token, data, why

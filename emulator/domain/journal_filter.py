@@ -18,6 +18,7 @@ DEFAULT_LIMIT = 100
 DEFAULT_WAIT_S = 10.0
 MAX_WAIT_S = 60.0
 POLL_INTERVAL_S = 0.05
+MAX_ID = 2**63 - 1  # the largest id a store can hold (SQLite INTEGER)
 _TEXT_FILTERS = ("endpoint", "app_key", "token", "token_id", "outcome", "code")
 
 
@@ -108,4 +109,6 @@ def _int_arg(args: Mapping[str, str], name: str, default: int, *, minimum: int) 
         raise RequestError(ErrorCode.INVALID_REQUEST, f"{name} {raw[:32]!r} is not an integer") from None
     if value < minimum:
         raise RequestError(ErrorCode.INVALID_REQUEST, f"{name} must be at least {minimum}")
+    if value > MAX_ID:
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name} must be at most {MAX_ID}")
     return value

@@ -12,6 +12,7 @@ from .server_tokens import MAX_ACTION_LENGTH
 from .tokens import DEGRADED_TTL, KIND_BY_LABEL, MAX_UID, Kind, Token, TokenSigner
 from .validation import normalize_ip
 
+MAX_TTL = 10 * 365 * 86400  # ten years keeps every expiry a printable timestamp
 PLATFORMS = ("web", "android", "ios", "flutter", "windows", "macos", "linux", "electron")
 
 
@@ -48,7 +49,7 @@ class MintRequest:
             if value is not None:
                 values[name] = value
         kind = body.get("kind", "pass")
-        if kind not in KIND_BY_LABEL or kind == "server":
+        if not isinstance(kind, str) or kind not in KIND_BY_LABEL or kind == "server":
             raise RequestError(ErrorCode.INVALID_REQUEST, "kind must be pass, degraded or offline")
         values["kind"] = KIND_BY_LABEL[kind]
         req = cls(**values)
@@ -56,8 +57,8 @@ class MintRequest:
         return req
 
     def check(self) -> None:
-        if self.ttl is not None and self.ttl < 1:
-            raise RequestError(ErrorCode.INVALID_REQUEST, "ttl must be at least 1 second")
+        if self.ttl is not None and not 1 <= self.ttl <= MAX_TTL:
+            raise RequestError(ErrorCode.INVALID_REQUEST, f"ttl must be from 1 to {MAX_TTL} seconds")
         if self.risk_score is not None and not 0 <= self.risk_score <= 100:
             raise RequestError(ErrorCode.INVALID_REQUEST, "risk_score must be between 0 and 100")
         if self.uid and len(self.uid) > MAX_UID:

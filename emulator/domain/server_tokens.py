@@ -91,6 +91,23 @@ def issue_server_token(req: IssueRequest, app: App, *, signer: TokenSigner, now:
 def redeem_server_token(raw: str | None, app: App, *, signer: TokenSigner, store: Store, now: float,
                         browser_ip: str) -> Token | None:
     """The server-token checks of challenge init (docs/compatibility.md §12), counting a use in the store."""
+    token = check_server_token(raw, app, signer=signer, now=now, browser_ip=browser_ip)
+    if token is None:
+        return None
+    claims = token.claims
+    uses = store.use(use_key(token.token_id), scope=app.app_key, expires_at=token.expires_at)
+    if isinstance(uses, Expired):
+        raise ChallengeError(ErrorCode.SERVER_TOKEN_EXPIRED, "server token expired at or before the store's purge "
+                                                             "horizon: never redeemed again, whatever the clock")
+    if uses > int(claims.get("max", 1)):
+        raise ChallengeError(ErrorCode.SERVER_TOKEN_EXHAUSTED,
+                             f"server token used {uses} times, max_uses is {claims.get('max', 1)}")
+    return token
+
+
+def check_server_token(raw: str | None, app: App, *, signer: TokenSigner, now: float,
+                       browser_ip: str) -> Token | None:
+    """Every server-token check but the use count: required, signed, this app's, alive, bound IP."""
     if not raw:
         if app.server_token_required:
             raise ChallengeError(ErrorCode.SERVER_TOKEN_REQUIRED, f"app {app.app_key} requires a serverToken")
@@ -109,11 +126,4 @@ def redeem_server_token(raw: str | None, app: App, *, signer: TokenSigner, store
     if bound and bound != browser_ip:
         raise ChallengeError(ErrorCode.SERVER_TOKEN_BINDING_MISMATCH,
                              f"server token is bound to {bound}, redeemed from {browser_ip}")
-    uses = store.use(use_key(token.token_id), scope=app.app_key, expires_at=token.expires_at)
-    if isinstance(uses, Expired):
-        raise ChallengeError(ErrorCode.SERVER_TOKEN_EXPIRED, "server token expired at or before the store's purge "
-                                                             "horizon: never redeemed again, whatever the clock")
-    if uses > int(claims.get("max", 1)):
-        raise ChallengeError(ErrorCode.SERVER_TOKEN_EXHAUSTED,
-                             f"server token used {uses} times, max_uses is {claims.get('max', 1)}")
     return token

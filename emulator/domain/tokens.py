@@ -6,15 +6,18 @@ sct_ re-prefixed as pt_ fails its signature. Claims use short keys to stay under
 from __future__ import annotations
 
 import secrets
+import zlib
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadData, BadPayload, BadSignature, Serializer, URLSafeSerializer
+from itsdangerous.encoding import base64_decode
 
 from ..errors import ErrorCode, TokenRejected
 
 MAX_TOKEN_LENGTH = 1024
+MAX_PAYLOAD_BYTES = 16 * 1024  # a real token's claims inflate to well under 1 KiB
 MAX_REFERER = 256
 MAX_UID = 128
 DEGRADED_TTL = 300  # dg_ tokens live 5 minutes (docs/compatibility.md §6)
@@ -37,6 +40,31 @@ _LABELS = {"pt_": "pass", "sct_": "server", "dg_": "degraded", "offline_": "offl
 KIND_BY_LABEL = {k.label: k for k in Kind}
 # longest prefix first so "offline_" is not mistaken for anything shorter
 _PREFIXES = sorted(Kind, key=lambda k: -len(k.value))
+
+
+class BoundedSerializer(URLSafeSerializer):
+    """itsdangerous's URL-safe serializer that never inflates a payload past MAX_PAYLOAD_BYTES
+    and refuses JSON nested too deeply: a forged 1 KiB token cannot cost megabytes or a traceback."""
+
+    def load_payload(self, payload: bytes, *args: Any, serializer: Any | None = None, **kwargs: Any) -> Any:
+        compressed = payload.startswith(b".")
+        try:
+            data = base64_decode(payload[1:] if compressed else payload)
+            if compressed:
+                data = _inflate(data)
+            return Serializer.load_payload(self, data, serializer=serializer)
+        except BadPayload:
+            raise
+        except (Exception, RecursionError) as exc:  # itsdangerous's contract: a decoding failure is BadPayload
+            raise BadPayload("payload could not be decoded", original_error=exc) from None
+
+
+def _inflate(data: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, MAX_PAYLOAD_BYTES)
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise BadPayload(f"payload inflates past {MAX_PAYLOAD_BYTES} bytes or is cut short")
+    return out
 
 
 def kind_of(token: str) -> Kind | None:
@@ -73,7 +101,7 @@ class Token:
 class TokenSigner:
     def __init__(self, secret: str):
         self._serializers = {
-            kind: URLSafeSerializer(secret, salt=f"captchala-emulator/{kind.label}") for kind in Kind
+            kind: BoundedSerializer(secret, salt=f"captchala-emulator/{kind.label}") for kind in Kind
         }
 
     def dumps(self, kind: Kind, claims: dict[str, Any]) -> str:
@@ -84,6 +112,8 @@ class TokenSigner:
 
     def load(self, token: str, accept: tuple[Kind, ...]) -> Token:
         """Verify a token of one of the accepted kinds, or raise TokenRejected(invalid_token)."""
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise TokenRejected(ErrorCode.INVALID_TOKEN, f"longer than {MAX_TOKEN_LENGTH} characters: no token is")
         kind = kind_of(token)
         if kind is None:
             raise TokenRejected(ErrorCode.INVALID_TOKEN, "not an emulator token (unknown prefix)")
@@ -93,6 +123,8 @@ class TokenSigner:
                                 f"wrong kind: a {kind.label} token ({kind.value}) where {wanted} is expected")
         try:
             claims = self._serializers[kind].loads(token[len(kind.value):])
+        except BadPayload:
+            raise TokenRejected(ErrorCode.INVALID_TOKEN, "signed payload cannot be decoded") from None
         except BadSignature:
             raise TokenRejected(ErrorCode.INVALID_TOKEN,
                                 "bad signature: forged, tampered or signed with another secret") from None
@@ -103,9 +135,12 @@ class TokenSigner:
     def peek(self, token: str) -> tuple[Kind | None, dict[str, Any] | None, bool]:
         """Unverified look inside a token: (kind, claims or None, signature ok)."""
         kind = kind_of(token)
-        if kind is None:
-            return None, None, False
-        ok, payload = self._serializers[kind].loads_unsafe(token[len(kind.value):])
+        if kind is None or len(token) > MAX_TOKEN_LENGTH:
+            return kind, None, False
+        try:
+            ok, payload = self._serializers[kind].loads_unsafe(token[len(kind.value):])
+        except BadData:  # signed, but its payload does not decode
+            return kind, None, True
         return kind, payload if isinstance(payload, dict) else None, ok
 
     # --- minting --------------------------------------------------------------------

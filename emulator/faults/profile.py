@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from ..config_files import MAX_YAML_DEPTH, YamlTooDeep, safe_load_yaml
 from .effects import ENDPOINTS, MAIN, VALIDATES, Connection, Effect, Latency, parse_effect  # noqa: F401 (re-exported)
 from .reader import NAME, ProfileError, Reader, type_name  # noqa: F401 (NAME re-exported)
 
@@ -67,7 +68,9 @@ class Profile:
 def load_yaml(text: str, source: str, default_name: str = "custom") -> Profile:
     """Parse YAML text into a checked Profile (bad YAML is a ProfileError too)."""
     try:
-        doc = yaml.safe_load(text)
+        doc = safe_load_yaml(text)
+    except YamlTooDeep:
+        raise ProfileError(source, "", f"invalid YAML: nested too deeply (more than {MAX_YAML_DEPTH} levels)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

@@ -7,20 +7,12 @@ import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from ..errors import ConfigError
+from ..errors import ProfileError
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # profile and rule names: no "/" (header) or ":" (keys)
+NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # profile and rule names: no "/" (header) or ":" (keys)
 
 
-class ProfileError(ConfigError):
-    """A profile was refused: `source` (file or API), `path` (key path) and `problem`."""
-
-    def __init__(self, source: str, path: str, problem: str):
-        self.source, self.path, self.problem = source, path, problem
-        super().__init__(f"{source}: {path}: {problem}" if path else f"{source}: {problem}")
-
-    def to_dict(self) -> dict[str, str]:
-        return {"source": self.source, "path": self.path, "problem": self.problem, "message": str(self)}
+__all__ = ["NAME", "ProfileError", "Reader", "type_name"]
 
 
 def type_name(value: Any) -> str:

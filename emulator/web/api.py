@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 from flask import Blueprint, Response, request
 
 from ..domain.apps import App
@@ -14,7 +16,6 @@ from ..runtime import Runtime
 from . import envelope
 from .context import form_or_json_body, json_body
 from .exchange import Exchange, api_call
-from .faults import forced_token_result
 
 bp = Blueprint("api", __name__)
 
@@ -28,13 +29,30 @@ def authenticate(rt: Runtime, ex: Exchange, body: dict | None = None) -> App:
     ex.app_key = key if isinstance(key, str) else None
     app = rt.apps.get(ex.app_key)
     if app is None:
-        why = "X-App-Key header is missing" if not key else f"no app with key {str(key)[:64]!r}"
-        raise RequestError(ErrorCode.INVALID_APP_KEY, why)
+        raise RequestError(ErrorCode.INVALID_APP_KEY, _key_reason(rt, ex, key))
     if not app.secret_matches(secret if isinstance(secret, str) else None):
         raise RequestError(ErrorCode.INVALID_APP_SECRET, _secret_reason(rt, app, secret))
     if app.disabled:
         raise RequestError(ErrorCode.APP_DISABLED, f"app {app.app_key} is disabled")
     return app
+
+
+def _key_reason(rt: Runtime, ex: Exchange, key) -> str:
+    """Why the key is unknown, without ever repeating a secret sent in the key's place."""
+    if not key:
+        return "X-App-Key header is missing"
+    if isinstance(key, str) and is_known_secret(rt, key):
+        ex.app_key = None  # neither the journal nor the log line may keep it
+        return "X-App-Key holds a secret of this emulator (not shown): send the app key there"
+    return f"no app with key {str(key)[:64]!r}"
+
+
+def is_known_secret(rt: Runtime, value: str) -> bool:
+    """An app secret or the admin token (constant-time comparisons)."""
+    admin = rt.settings.admin_token
+    if admin and hmac.compare_digest(value.encode(), admin.encode()):
+        return True
+    return rt.apps.owner_of_secret(value) is not None
 
 
 def _secret_reason(rt: Runtime, app: App, secret) -> str:
@@ -57,7 +75,7 @@ def _validate(rt: Runtime, ex: Exchange, *, backup: bool = False, token_field: s
         ex.detail["keep_token"] = True
     try:
         result = validate(req, app, signer=rt.signer, store=rt.store, now=ex.vts, request_key=ex.key,
-                          caller_ip=ex.caller_ip, backup=backup, forced=forced_token_result())
+                          caller_ip=ex.caller_ip, backup=backup, forced=ex.forced_result)
     except Exception:
         ex.set_token(req.pass_token, rt)  # an unverified look at the claims, for the journal
         raise

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, g, request, send_from_directory
+from flask import Blueprint, Response, request, send_from_directory
 
 from ..domain.challenges import (
     InitRequest,
@@ -18,12 +18,11 @@ from ..domain.challenges import (
     issue_offline_token,
     solve_challenge,
 )
-from ..domain.tokens import MAX_REFERER, Kind
+from ..domain.tokens import MAX_REFERER
 from ..runtime import Runtime
 from . import envelope
 from .context import json_body
 from .exchange import Exchange, api_call
-from .faults import FORCE_KIND  # a `degraded` fault rule sets g.<FORCE_KIND> = Kind.DEGRADED
 
 bp = Blueprint("browser", __name__)
 
@@ -95,7 +94,7 @@ def challenge_solve(rt: Runtime, ex: Exchange) -> Response:
     ex.app_key, ex.action, ex.detail["challenge_id"] = ch.app_key, ch.action, ch.public_id
     app = find_app(rt.apps, ch.app_key)
     result = solve_challenge(ch, app, referer=req.referer, signer=rt.signer, store=rt.store, now=ex.vts,
-                             solver_ip=ex.caller_ip, request_key=ex.key, force_kind=_forced_kind())
+                             solver_ip=ex.caller_ip, request_key=ex.key, force_kind=ex.forced_kind)
     ex.reason = result.reason
     ex.set_verified_token(result.data["pass_token"], result.token)
     ex.detail["token_expires_at"] = result.token.expires_at  # diagnosis: the token's lifetime
@@ -109,12 +108,8 @@ def challenge_offline(rt: Runtime, ex: Exchange) -> Response:
     req = OfflineRequest.from_fields(json_body(), request.headers.get("Referer"))
     ex.app_key, ex.action = req.app_key or None, req.action
     app = find_app(rt.apps, req.app_key)
-    token, data, ex.reason = issue_offline_token(req, app, signer=rt.signer, now=ex.vts, solver_ip=ex.caller_ip)
+    token, data, ex.reason = issue_offline_token(req, app, signer=rt.signer, store=rt.store, now=ex.vts,
+                                                 solver_ip=ex.caller_ip)
     ex.set_verified_token(data["pass_token"], token)
     ex.detail["token_expires_at"] = token.expires_at
     return envelope.ok(data)
-
-
-def _forced_kind() -> Kind | None:
-    forced = g.get(FORCE_KIND)
-    return forced if forced is Kind.DEGRADED else None

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from flask import Response, request
 
 from ..faults.effects import Connection
-from .context import MAX_BODY
+from .context import drain_body
 
 
 def raw_socket() -> socket.socket | None:
@@ -109,5 +109,4 @@ def _streamed(template: Response, stream: Iterator[bytes], length: int) -> Respo
 
 def drain() -> None:
     """Read the request body so the socket turns readable only when the client hangs up."""
-    if 0 < (request.content_length or 0) <= MAX_BODY * 4:
-        request.get_data(cache=True)
+    drain_body()

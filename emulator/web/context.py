@@ -1,42 +1,120 @@
-"""One-line accessors for per-app objects (flaskr style) and request facts."""
+"""Request facts, read in one place: the runtime, the caller's IP, the body (parsed strictly for
+the views, peeked at without side effects for fault matching and the journal).
+
+Hostile input stops here: an oversized, undecodable, too deeply nested or badly chunked body is
+an invalid_request, never a 5xx."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, request
 
-from ..errors import ErrorCode, RequestError
+from ..errors import EmulatorError, ErrorCode, RequestError
+from ..faults.engine import Facts
+from ..faults.profile import VALIDATES
 from ..runtime import Runtime
 
 EXTENSION = "captchala_emulator"
 MAX_BODY = 64 * 1024
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+MAX_FORWARDED_SHOWN = 64
+
+try:  # gunicorn reports a broken chunked body with its own exception types
+    from gunicorn.http.errors import ParseException as _ServerParseError
+except ImportError:  # pragma: no cover - gunicorn is a dependency; the fallback never matches
+    class _ServerParseError(Exception):  # type: ignore[no-redef]
+        pass
+
+BODY_READ_ERRORS = (OSError, ValueError, _ServerParseError)
 
 
 def runtime() -> Runtime:
     return current_app.extensions[EXTENSION]
 
 
+# --- the caller ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The caller's IP and, when a forwarded value was not used, why (for the journal)."""
+
+    ip: str
+    note: str | None = None
+
+
+def caller() -> Caller:
+    """The socket peer, IPv4-mapped IPv6 shown as IPv4; with --trust-proxy the last
+    X-Forwarded-For value, but only when it parses as an IP."""
+    peer = plain_ip(request.remote_addr) or "127.0.0.1"
+    if not runtime().settings.trust_proxy:
+        return Caller(peer)
+    header = request.headers.get("X-Forwarded-For")
+    if header is None:
+        return Caller(peer)
+    forwarded = header.split(",")[-1].strip()
+    ip = plain_ip(forwarded)
+    if ip is None:
+        shown = forwarded[:MAX_FORWARDED_SHOWN].encode("ascii", "backslashreplace").decode("ascii")
+        return Caller(peer, f"X-Forwarded-For {shown!r} is not an IP: used the socket address")
+    return Caller(ip)
+
+
 def caller_ip() -> str:
-    """The peer's IP (with --trust-proxy, ProxyFix has already applied X-Forwarded-For)."""
-    return request.remote_addr or "127.0.0.1"
+    return caller().ip
+
+
+def plain_ip(value: str | None) -> str | None:
+    """An IP in canonical text, `::ffff:a.b.c.d` as `a.b.c.d`; None if it is not an IP."""
+    if not value:
+        return None
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+# --- the body, strictly (views) ----------------------------------------------------------
+
+
+def raw_body() -> bytes:
+    """The request body (at most MAX_BODY), or invalid_request for an oversized or broken one."""
+    if (request.content_length or 0) > MAX_BODY:
+        raise _too_large()
+    try:
+        raw = request.get_data(cache=True)
+    except BODY_READ_ERRORS as exc:
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"body could not be read: {type(exc).__name__}") from None
+    if len(raw) > MAX_BODY:
+        raise _too_large()
+    return raw
 
 
 def json_body() -> dict[str, Any]:
     """The request body as a JSON object, or a clear invalid_request."""
-    raw = request.get_data(cache=True)
-    if len(raw) > MAX_BODY:
-        raise RequestError(ErrorCode.INVALID_REQUEST, f"body is larger than {MAX_BODY // 1024} KiB")
+    raw = raw_body()
     if not raw.strip():
         return {}
+    return parse_json_object(raw)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise RequestError(ErrorCode.INVALID_REQUEST, "body is not valid UTF-8") from None
+    except RecursionError:
+        raise RequestError(ErrorCode.INVALID_REQUEST, "body is not valid JSON: nested too deeply") from None
     except json.JSONDecodeError as exc:
-        raise RequestError(ErrorCode.INVALID_REQUEST,
-                           f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+        problem = f"body is not valid JSON: {exc.msg} at position {exc.pos}"
+        raise RequestError(ErrorCode.INVALID_REQUEST, problem) from None
     except ValueError as exc:  # valid JSON Python refuses, e.g. an integer past its digit limit
         raise RequestError(ErrorCode.INVALID_REQUEST, f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
@@ -46,11 +124,74 @@ def json_body() -> dict[str, Any]:
 
 def form_or_json_body() -> dict[str, Any]:
     """Issue accepts JSON (SDKs) and form-urlencoded (docs) bodies (docs/compatibility.md §4)."""
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        if (request.content_length or 0) > MAX_BODY:
-            raise RequestError(ErrorCode.INVALID_REQUEST, f"body is larger than {MAX_BODY // 1024} KiB")
+    if request.mimetype not in FORM_TYPES:
+        return json_body()
+    raw_body()
+    try:
+        return {k: v for k, v in request.form.items()}
+    except UnicodeDecodeError:
+        raise RequestError(ErrorCode.INVALID_REQUEST, "body is not valid UTF-8") from None
+
+
+def _too_large() -> RequestError:
+    return RequestError(ErrorCode.INVALID_REQUEST, f"body is larger than {MAX_BODY // 1024} KiB")
+
+
+# --- the body, peeked at (fault matching, the journal) -----------------------------------------
+
+
+def peek_body() -> dict[str, Any]:
+    """The body as a mapping if it is one, else {}; never raises (a broken body has no facts)."""
+    try:
+        raw = raw_body()
+        if request.mimetype in FORM_TYPES:
+            return request.form.to_dict()
+        return parse_json_object(raw) if raw.strip() else {}
+    except (RequestError, *BODY_READ_ERRORS):
+        return {}
+
+
+def drain_body() -> None:
+    """Read (and keep) a body of up to 4 x MAX_BODY, whatever it holds; never raises."""
+    if 0 < (request.content_length or 0) <= MAX_BODY * 4:
         try:
-            return {k: v for k, v in request.form.items()}
-        except UnicodeDecodeError:
-            raise RequestError(ErrorCode.INVALID_REQUEST, "body is not valid UTF-8") from None
-    return json_body()
+            request.get_data(cache=True)
+        except BODY_READ_ERRORS:
+            pass
+
+
+def peek_token(body: dict[str, Any]) -> str | None:
+    """The pass token a validate body carries, if any."""
+    raw = body.get("pass_token", body.get("token"))
+    return raw.strip() if isinstance(raw, str) and raw.strip() else None
+
+
+def request_facts(endpoint: str) -> Facts:
+    """What a fault rule can match on, read without side effects."""
+    body = peek_body()
+    app_key = request.headers.get("X-App-Key") or body.get("app_key")
+    action = body.get("action")
+    if endpoint in VALIDATES:
+        action = _token_action(peek_token(body))
+    elif endpoint == "challenge_solve":
+        app_key, action = _challenge_facts(body.get("challenge_id"))
+    return Facts(endpoint, request.method, app_key if isinstance(app_key, str) else None,
+                 action if isinstance(action, str) else None)
+
+
+def _token_action(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    _kind, claims, _signed = runtime().signer.peek(raw)
+    action = claims.get("act") if claims else None
+    return action if isinstance(action, str) else None
+
+
+def _challenge_facts(raw: Any) -> tuple[str | None, str | None]:
+    if not isinstance(raw, str) or not raw:
+        return None, None
+    try:
+        ch = runtime().codec.decode(raw)
+    except (EmulatorError, ValueError, TypeError, KeyError):
+        return None, None
+    return ch.app_key, ch.action

@@ -2,16 +2,21 @@
 and GET /_emulator/profiles (the built-ins). Switching goes through the store, so it applies
 to every worker at once; a refused profile leaves the active one in place.
 
-Registered on `control.bp` (same prefix, same admin-token guard); app.py imports this module."""
+Its own blueprint (registered by create_app) behind the control plane's guard; a refused
+profile raises ProfileError, which web/answers.py turns into 404 or 422."""
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
+from ..errors import ProfileError
 from ..faults import loader
-from ..faults.profile import ProfileError, load_yaml, parse_profile
-from .context import MAX_BODY, json_body, runtime
-from .control import bp
+from ..faults.profile import load_yaml, parse_profile
+from . import access
+from .context import json_body, raw_body, runtime
+
+bp = Blueprint("control_profile", __name__, url_prefix="/_emulator")
+bp.before_request(access.guard)
 
 SOURCE = "PUT /_emulator/profile"
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -25,16 +30,9 @@ def get_profile() -> Response:
 
 @bp.put("/profile")
 def put_profile() -> Response:
-    """Body `{name}` (a built-in, or a file the emulator can read), `{profile: {...}}`, or YAML text."""
+    """Body `{name}` (a built-in, or a file in --profiles-dir), `{profile: {...}}`, or YAML text."""
     rt = runtime()
-    try:
-        loaded = _requested_profile()
-    except ProfileError as exc:
-        unknown = isinstance(exc, loader.UnknownProfile)
-        response = jsonify({"error": "unknown_profile" if unknown else "invalid_profile", **exc.to_dict(),
-                            "builtin": loader.builtin_names()})
-        response.status_code = 404 if unknown else 422
-        return response
+    loaded = _requested_profile()
     rt.faults.activate_loaded(loaded, rt.clock.now())
     return jsonify(rt.faults.describe(rt.clock.now))
 
@@ -55,9 +53,7 @@ def list_profiles() -> Response:
 
 def _requested_profile() -> loader.Loaded:
     if request.mimetype in YAML_TYPES:
-        raw = request.get_data(cache=True)
-        if len(raw) > MAX_BODY:
-            raise ProfileError(SOURCE, "", f"body is larger than {MAX_BODY // 1024} KiB")
+        raw = raw_body()  # oversized or broken: invalid_request (400)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -71,6 +67,7 @@ def _requested_profile() -> loader.Loaded:
     if "name" in body:
         name = body["name"]
         if not isinstance(name, str) or not name:
-            raise ProfileError(SOURCE, "name", "expected a built-in profile name or a file path")
-        return loader.load(name)
+            raise ProfileError(SOURCE, "name", "expected a built-in profile name (or one in --profiles-dir)")
+        settings = runtime().settings
+        return loader.load_named(name, settings.profiles_dir, settings.profile)
     return loader.Loaded(parse_profile(body["profile"], SOURCE), SOURCE)

@@ -1,7 +1,7 @@
 """Control-plane routes for inspecting and steering state (docs/compatibility.md §14): apps, the request
 journal and its blocking wait, token explanation, and the shared virtual clock.
 
-Registered on `control.bp` (same prefix, same admin-token guard); app.py imports this module."""
+Its own blueprint (registered by create_app) behind the control plane's guard."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ import math
 import os
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from ..domain.explain import explain_token, iso
 from ..domain.journal_filter import JournalFilter, find, parse_timeout, wait_for
 from ..errors import ErrorCode, RequestError
 from ..runtime import Runtime
+from . import access
 from .context import json_body, runtime
-from .control import bp
+
+bp = Blueprint("control_state", __name__, url_prefix="/_emulator")
+bp.before_request(access.guard)
 
 MAX_TOKEN_CHARS = 4096
 MAX_CLOCK_SECONDS = 10 * 365 * 86400  # ten years either way keeps every timestamp printable
@@ -96,6 +99,8 @@ def _seconds(body: dict[str, Any], name: str) -> float:
             raw = float(raw)
         except ValueError:
             raise RequestError(ErrorCode.INVALID_REQUEST, f"{name} must be a number of seconds") from None
+    if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) > MAX_CLOCK_SECONDS:
+        raw = math.inf  # a huge integer: refused below, without float() overflowing
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
         raise RequestError(ErrorCode.INVALID_REQUEST, f"{name} must be a number of seconds, e.g. {{\"{name}\": 301}}")
     if abs(raw) > MAX_CLOCK_SECONDS:

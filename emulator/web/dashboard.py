@@ -13,12 +13,12 @@ from flask import Blueprint, render_template, request, url_for
 from .. import __version__
 from ..domain.apps import App
 from ..faults.loader import builtin_names
+from . import access
 from .context import runtime
-from .control import require_admin_token
 
 bp = Blueprint("dashboard", __name__, url_prefix="/_emulator", template_folder="templates",
                static_folder="static", static_url_path="/static")
-bp.before_request(require_admin_token)
+bp.before_request(access.guard)
 
 
 @bp.get("/")

@@ -8,15 +8,13 @@ from flask import Blueprint, Response, jsonify, request
 
 from ..domain.clock import iso
 from ..domain.diagnosis import Lifetime, diagnose, journal_entries, parse_since
-from ..errors import EmulatorError, ErrorCode, RequestError, StoreUnavailable
+from ..errors import ErrorCode, RequestError
 from ..runtime import Runtime
+from . import access
 from .context import runtime
-from .control import domain_error, require_admin_token, store_error
 
 bp = Blueprint("diagnosis", __name__, url_prefix="/_emulator")
-bp.before_request(require_admin_token)
-bp.register_error_handler(EmulatorError, domain_error)
-bp.register_error_handler(StoreUnavailable, store_error)
+bp.before_request(access.guard)  # errors are answered by web/answers.py, like the whole control plane
 
 KNOWN_FILTERS = ("app_key", "since", "admin_token")
 DEFAULT_TTL = 300

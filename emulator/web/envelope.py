@@ -12,7 +12,11 @@ REASON_HEADER = "X-Captchala-Emulator-Reason"
 
 
 def ok(data: dict[str, Any], msg: str = "ok") -> Response:
-    return jsonify({"code": 0, "msg": msg, "data": data})
+    return jsonify(ok_body(data, msg))
+
+
+def ok_body(data: dict[str, Any], msg: str = "ok") -> dict[str, Any]:
+    return {"code": 0, "msg": msg, "data": data}
 
 
 def token_failure(err: TokenRejected, extra: dict[str, Any] | None = None) -> Response:
@@ -24,12 +28,7 @@ def token_failure(err: TokenRejected, extra: dict[str, Any] | None = None) -> Re
 def request_failure(err: EmulatorError, *, validate: bool = False, http_status_errors: bool | None = None) -> Response:
     """Request-level failures: non-zero integer code, the code string in `error` and `data.error`."""
     status = err.status if isinstance(err, RequestError) else 400
-    data: dict[str, Any] = {"error": err.code.value}
-    if validate:
-        data["valid"] = False
-    if err.retry_after is not None:
-        data["retry_after"] = err.retry_after
-    body = {"code": status, "msg": message(err.code), "error": err.code.value, "data": data}
+    body = failure_body(err.code, status, validate=validate, retry_after=err.retry_after)
     if http_status_errors is None:
         http_status_errors = current_app.config.get("HTTP_STATUS_ERRORS", False)
     response = jsonify(body)
@@ -37,6 +36,17 @@ def request_failure(err: EmulatorError, *, validate: bool = False, http_status_e
     if err.retry_after is not None:
         response.headers["Retry-After"] = str(err.retry_after)
     return response
+
+
+def failure_body(code: ErrorCode, status: int, *, validate: bool = False,
+                 retry_after: int | None = None) -> dict[str, Any]:
+    """The request-level failure envelope: `code` the status, the code string in `error` and `data.error`."""
+    data: dict[str, Any] = {"error": code.value}
+    if validate:
+        data["valid"] = False
+    if retry_after is not None:
+        data["retry_after"] = retry_after
+    return {"code": status, "msg": message(code), "error": code.value, "data": data}
 
 
 def with_reason(response: Response, reason: str | None) -> Response:

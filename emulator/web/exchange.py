@@ -14,12 +14,12 @@ from typing import Any
 from flask import Response, request
 
 from ..domain.journal import VALIDATE_ENDPOINTS, Outcome, new_request_key, token_fingerprint
-from ..domain.tokens import Token
+from ..domain.tokens import Kind, Token
 from ..errors import ChallengeError, EmulatorError, ErrorCode, RequestError, StoreUnavailable, TokenRejected
 from ..logs import log_request
 from ..runtime import Runtime
-from . import envelope, faults
-from .context import MAX_BODY, caller_ip, runtime
+from . import answers, envelope, faults
+from .context import caller, peek_body, peek_token, runtime
 
 
 @dataclass
@@ -45,6 +45,9 @@ class Exchange:
     fault: str | None = None
     status: int = 200
     detail: dict[str, Any] = field(default_factory=dict)
+    # what a fault rule tells the view (web/faults.py sets them; validate and solve read them)
+    forced_result: ErrorCode | None = None
+    forced_kind: Kind | None = None
 
     @classmethod
     def begin(cls, rt: Runtime, endpoint: str) -> Exchange:
@@ -53,8 +56,12 @@ class Exchange:
             vts = rt.clock.now()
         except StoreUnavailable:
             vts, recordable = time.time(), False
-        return cls(new_request_key(), endpoint, time.time(), vts, caller_ip(), request.method, request.path,
-                   recordable=recordable)
+        who = caller()
+        ex = cls(new_request_key(), endpoint, time.time(), vts, who.ip, request.method, request.path,
+                 recordable=recordable)
+        if who.note:
+            ex.detail["caller_ip_note"] = who.note
+        return ex
 
     def set_token(self, raw: str | None, rt: Runtime) -> None:
         self.token_fp = token_fingerprint(raw)
@@ -96,7 +103,7 @@ def api_call(endpoint: str) -> Callable:
             response = faults.around(rt, ex, lambda view=fn: _answer(view, rt, ex, kwargs))
             ex.status = response.status_code
             envelope.with_reason(response, ex.reason)
-            _record(rt, ex)
+            record(rt, ex)
             return response
 
         return view
@@ -105,38 +112,29 @@ def api_call(endpoint: str) -> Callable:
 
 
 def _answer(fn: Callable, rt: Runtime, ex: Exchange, kwargs: dict) -> Response:
+    """Run the view; a typed error is journaled, then answered by web/answers.py."""
     is_validate = ex.endpoint in VALIDATE_ENDPOINTS
     try:
         return fn(rt, ex, **kwargs)
-    except TokenRejected as err:
-        ex.fail(err, "rejected")
-        return envelope.token_failure(err)
-    except ChallengeError as err:  # the widget's onError("<msg> (<code>)") reads msg and data.error
-        ex.fail(err, "rejected")
-        return envelope.request_failure(err)
-    except RequestError as err:
-        ex.fail(err, "error")
-        if is_validate and ex.token_fp is None:
+    except (EmulatorError, StoreUnavailable) as exc:
+        err = answers.as_domain_error(exc)
+        # token-level and widget (onError) failures are rejections; the rest are errors
+        ex.fail(err, "rejected" if isinstance(err, (TokenRejected, ChallengeError)) else "error")
+        if is_validate and isinstance(err, RequestError) and ex.token_fp is None:
             _note_token(rt, ex)
-        return envelope.request_failure(err, validate=is_validate)
-    except StoreUnavailable as exc:
-        down = RequestError(ErrorCode.SERVICE_UNAVAILABLE, f"store unavailable: {exc}")
-        ex.fail(down, "error")
-        return envelope.request_failure(down, validate=is_validate)
+        return answers.api_error(err, validate=is_validate and isinstance(err, RequestError))
 
 
 def _note_token(rt: Runtime, ex: Exchange) -> None:
     """A validate refused before its body was read (credentials) still names the token it
     carried, so explain can show "sent with the wrong secret" in the token's history."""
-    if not 0 < (request.content_length or 0) <= MAX_BODY:
-        return
-    body = request.get_json(force=True, silent=True)
-    raw = body.get("pass_token", body.get("token")) if isinstance(body, dict) else None
-    if isinstance(raw, str) and raw.strip():
-        ex.set_token(raw.strip(), rt)
+    raw = peek_token(peek_body())
+    if raw is not None:
+        ex.set_token(raw, rt)
 
 
-def _record(rt: Runtime, ex: Exchange) -> None:
+def record(rt: Runtime, ex: Exchange, *, log: bool = True) -> None:
+    """The one journal path: every API request, and the control plane's mints."""
     if ex.token_fp is None and ex.endpoint in VALIDATE_ENDPOINTS:
         _note_token(rt, ex)  # a validate a fault answered still names its token (retries, audits)
     entry = ex.entry()
@@ -145,4 +143,5 @@ def _record(rt: Runtime, ex: Exchange) -> None:
             ex.id = entry["id"] = rt.journal.record(entry)
         except StoreUnavailable:
             pass  # the answer already says the store is down
-    log_request(entry, rt.settings.log_format)
+    if log:
+        log_request(entry, rt.settings.log_format)

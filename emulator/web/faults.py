@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from flask import Response, g, request
+from flask import Response
 
 from ..domain.tokens import Kind
 from ..errors import (
@@ -24,21 +24,18 @@ from ..errors import (
     ErrorCode,
     RequestError,
     StoreUnavailable,
-    message,
 )
 from ..faults.engine import Decision, Facts
 from ..faults.profile import VALIDATES, Connection, Effect
 from . import envelope
 from .connection_faults import abandon, drain, malformed, raw_socket, slow, truncated, wait_for_hangup
-from .context import MAX_BODY, runtime
+from .context import request_facts
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
     from .exchange import Exchange
 
 FAULT_HEADER = "X-Captchala-Emulator-Fault"
-FORCE_KIND = "captchala_force_kind"  # read by web/browser.py when it solves a challenge
-TOKEN_RESULT = "captchala_token_result"  # read by web/api.py when it validates
 NO_ANSWER = 444  # journal status of a connection closed without an answer (nginx's convention)
 CHALLENGE_ENDPOINTS = ("challenge_init", "challenge_solve", "challenge_offline")
 GATEWAY_PHRASES = {503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
@@ -72,24 +69,6 @@ def around(rt: Runtime, ex: Exchange, answer: Answer) -> Response:
     return response
 
 
-def forced_token_result() -> ErrorCode | None:
-    """The validate answer a `token_result` rule forces for this request (validation's `forced`)."""
-    return g.get(TOKEN_RESULT)
-
-
-def request_facts(endpoint: str) -> Facts:
-    """What a rule can match on, read without side effects (a malformed body just has no facts)."""
-    body = _peek_body()
-    app_key = request.headers.get("X-App-Key") or body.get("app_key")
-    action = body.get("action")
-    if endpoint in VALIDATES:
-        action = _token_action(body.get("pass_token", body.get("token")))
-    elif endpoint == "challenge_solve":
-        app_key, action = _challenge_facts(body.get("challenge_id"))
-    return Facts(endpoint, request.method, app_key if isinstance(app_key, str) else None,
-                 action if isinstance(action, str) else None)
-
-
 # --- applying a decision ---------------------------------------------------------------
 
 
@@ -98,10 +77,10 @@ def _apply(rt: Runtime, ex: Exchange, decision: Decision, answer: Answer) -> Res
     if effect.clock_skew_s:
         ex.vts += effect.clock_skew_s
         ex.detail["clock_skew_s"] = effect.clock_skew_s
-    if effect.token_result:
-        g.setdefault(TOKEN_RESULT, effect.token_result)
-    if effect.degraded:
-        g.setdefault(FORCE_KIND, Kind.DEGRADED)
+    if effect.token_result and ex.forced_result is None:
+        ex.forced_result = effect.token_result
+    if effect.degraded and ex.forced_kind is None:
+        ex.forced_kind = Kind.DEGRADED
     delay = (decision.latency_ms or 0.0) / 1000.0
     processed = None
     if effect.processed:
@@ -183,14 +162,9 @@ def status_response(effect: Effect, endpoint: str) -> Response:
 
 def _json_envelope(status: int, endpoint: str, retry_after: int | None) -> str:
     if status < 400:
-        return json.dumps({"code": 0, "msg": "ok", "data": {}})
-    code = envelope.error_for_status(status)
-    data: dict = {"error": code.value}
-    if endpoint in VALIDATES:
-        data["valid"] = False
-    if retry_after is not None:
-        data["retry_after"] = retry_after
-    return json.dumps({"code": status, "msg": message(code), "error": code.value, "data": data})
+        return json.dumps(envelope.ok_body({}))
+    return json.dumps(envelope.failure_body(envelope.error_for_status(status), status,
+                                            validate=endpoint in VALIDATES, retry_after=retry_after))
 
 
 def gateway_page(status: int) -> Response:
@@ -234,32 +208,3 @@ def _hang(rt: Runtime, ex: Exchange, conn: Connection, why: str) -> Response:
     ending = "the client gave up" if client_left else f"max_s {conn.max_s:g} s, then closed without an answer"
     _note(ex, "connection_hang", f"{why}: connection hang, held {held:.1f} s until {ending}")
     return Response(b"", status=NO_ANSWER)
-
-
-# --- request facts -------------------------------------------------------------------
-
-
-def _peek_body() -> dict:
-    if not 0 < (request.content_length or 0) <= MAX_BODY:
-        return {}
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return request.form.to_dict()
-    body = request.get_json(force=True, silent=True)
-    return body if isinstance(body, dict) else {}
-
-
-def _token_action(raw) -> str | None:
-    if not isinstance(raw, str) or not raw:
-        return None
-    _kind, claims, _signed = runtime().signer.peek(raw.strip())
-    return claims.get("act") if claims else None
-
-
-def _challenge_facts(raw) -> tuple[str | None, str | None]:
-    if not isinstance(raw, str) or not raw:
-        return None, None
-    try:
-        ch = runtime().codec.decode(raw)
-    except (EmulatorError, ValueError):
-        return None, None
-    return ch.app_key, ch.action
