@@ -76,7 +76,7 @@ class _BoundedLoader(yaml.SafeLoader):
 
     _depth = 0
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+    def compose_node(self, parent, index):
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:

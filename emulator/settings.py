@@ -76,7 +76,7 @@ class Settings:
     admin_token: str | None = setting(None, "Protect /_emulator/ with Authorization: Bearer <token> (sent by mint "
                                             "and healthcheck too).", commands=("serve", "mint", "doctor", "audit"))
     allowed_host: str | None = setting(None, "Extra Host names the control plane answers to, comma-separated (e.g. "
-                                             "the container's service name); loopback names and the bound host always work.")
+                                             "the service name); loopback and the bound host always work.")
     trust_proxy: bool = setting(False, "Take the caller IP from X-Forwarded-For (only a value that parses as an IP).")
     tls: TlsMode | None = setting(None, "auto: make a local CA and a certificate for the real host names.")
     tls_cert: str | None = setting(None, "Your own certificate (PEM); goes with --tls-key.", path="file")

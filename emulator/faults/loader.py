@@ -65,7 +65,7 @@ def load_named(name: str, profiles_dir: str | None, command_line: str | None = N
         raise ProfileError(_shown(name), "", "not a profile name (1-64 letters, digits, '-', '_' or '.'): "
                                              "files load only from the command line or --profiles-dir")
     for suffix in SUFFIXES if profiles_dir else ():
-        path = Path(profiles_dir) / (name if name.endswith(SUFFIXES) else name + suffix)
+        path = Path(profiles_dir or ".") / (name if name.endswith(SUFFIXES) else name + suffix)
         if path.exists():
             return load_file(str(path), source=f"{name} (in --profiles-dir)")
     return _builtin(name)

@@ -63,8 +63,8 @@ def control_error(exc: BaseException) -> Response:
         response.status_code = 404 if unknown else 422
         return response
     if isinstance(exc, HTTPException):
-        code = envelope.error_for_status(exc.code or 400)
-        return _control(exc.code or 400, code.value, exc.description or code.value)
+        wire = envelope.error_for_status(exc.code or 400)
+        return _control(exc.code or 400, wire.value, exc.description or wire.value)
     if not isinstance(exc, (EmulatorError, StoreUnavailable)):  # a bug
         return _control(500, ErrorCode.INTERNAL_ERROR.value, f"{type(exc).__name__}: {exc}")
     err = as_domain_error(exc)
