@@ -100,7 +100,7 @@ MESSAGES: dict[ErrorCode, str] = {
 
 
 class ControlCode(StrEnum):
-    """The `error` of a control-plane answer `{"error", "message"}` (contract §6)."""
+    """The `error` of a control-plane answer `{"error", "message"}` (docs/compatibility.md §14)."""
 
     UNAUTHORIZED = "unauthorized"
     HOST_NOT_ALLOWED = "host_not_allowed"
