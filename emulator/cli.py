@@ -50,8 +50,7 @@ def banner(rt, host: str, port: int) -> None:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     base = f"{scheme}://{shown}:{port}"
     lines = [
-        f"captchala-emulator {__version__} listening on {base}  "
-        f"(bound {host}:{port}, {s.workers} workers x {s.threads} threads)",
+        f"captchala-emulator {__version__} listening on {base}  (bound {host}:{port}, {_worker_model(s)})",
         f"  validate   POST {base}/v1/validate      backup POST {base}/api/validate",
         f"  issue      POST {base}/v1/server/challenge/issue",
         f"  loader     {base}/captchala-loader.js",
@@ -74,6 +73,12 @@ def banner(rt, host: str, port: int) -> None:
 def _app_pair(app, show_secrets: bool) -> str:
     """Built-in secrets are public test values; an apps file's secrets show only with --show-secrets."""
     return f"{app.app_key}/{app.app_secret if app.builtin or show_secrets else '***'}"
+
+
+def _worker_model(s: Settings) -> str:
+    if s.worker_class == "gthread":
+        return f"{s.workers} workers x {s.threads} threads"
+    return f"{s.workers} {s.worker_class} workers"
 
 
 def _profile_line(rt) -> str:

@@ -1,9 +1,10 @@
-"""Serving: gunicorn (threaded workers) for `serve`, a werkzeug thread server for tests."""
+"""Serving: gunicorn (gevent or threaded workers) for `serve`, a werkzeug thread server for tests."""
 
 from __future__ import annotations
 
 import multiprocessing
 import socket
+import sys
 import threading
 from collections.abc import Callable
 
@@ -14,9 +15,18 @@ from .errors import ConfigError
 from .runtime import Runtime, build_runtime
 from .settings import Settings
 
+# Open connections (greenlets) per gevent worker, gunicorn's default; beyond it, new
+# connections wait in the listen backlog until one closes.
+GEVENT_CONNECTIONS = 1000
+
 
 class GunicornServer(BaseApplication):
-    """gunicorn with `gthread` workers: injected latency blocks one thread, never the worker.
+    """gunicorn with `gevent` workers (default) or `gthread` workers (`--worker-class`).
+
+    gevent: every connection is a greenlet, so whatever holds a request (a latency fault, a
+    client trickling its headers, a long-poll) costs a few KiB, never a thread the control plane
+    or other clients need; gunicorn patches the standard library in each worker before the app
+    is loaded. gthread: `threads` threads per worker, each held connection holds one.
 
     The Runtime (store schema, signing secret) is prepared once in the master; each worker
     builds its own app after fork, so store connections are never shared across processes.
@@ -42,8 +52,7 @@ class GunicornServer(BaseApplication):
         options = {
             "bind": [f"[{s.host}]:{port}" if ":" in s.host else f"{s.host}:{port}"],
             "workers": s.workers,
-            "worker_class": "gthread",
-            "threads": s.threads,
+            **worker_options(s),
             "timeout": 120,
             "graceful_timeout": 3,
             "keepalive": 5,
@@ -85,7 +94,8 @@ class GunicornServer(BaseApplication):
             self._listening.value += 1
             everyone = self._listening.value >= self.settings.workers
         if everyone:
-            self._announce(worker.sockets[0].sock.getsockname()[:2])
+            listener = worker.sockets[0]  # gunicorn's listener; the gevent worker rewraps it as a bare socket
+            self._announce(getattr(listener, "sock", listener).getsockname()[:2])
 
     def _announce(self, address) -> None:
         with self._announced.get_lock():
@@ -101,10 +111,19 @@ class GunicornServer(BaseApplication):
         return create_app(self.settings)
 
 
+def worker_options(s: Settings) -> dict:
+    if s.worker_class == "gthread":
+        return {"worker_class": "gthread", "threads": s.threads}
+    if s.worker_class != "gevent":
+        raise ConfigError(f"--worker-class {s.worker_class!r}: expected gevent or gthread")
+    return {"worker_class": "gevent", "worker_connections": GEVENT_CONNECTIONS}
+
+
 def prepare(settings: Settings) -> Runtime:
-    """Fail fast in the master: open the store, create the schema and the shared secret,
-    load the apps file and the profile. Raises ConfigError with one clear line."""
+    """Fail fast in the master: claim the port, open the store, create the schema and the shared
+    secret, load the apps file and the profile. Raises ConfigError with one clear line."""
     if settings.port:
+        claim_port(settings.host, settings.port).detach()  # the claim lasts as long as this process
         check_port_free(settings.host, settings.port)
     rt = build_runtime(settings)
     try:
@@ -112,6 +131,26 @@ def prepare(settings: Settings) -> Runtime:
     finally:
         rt.store.close()
     return rt
+
+
+def claim_port(host: str, port: int) -> socket.socket:
+    """Claim `port` for this emulator before anything binds it, or raise ConfigError.
+
+    Workers bind with SO_REUSEPORT, so two emulators started at the same moment could both pass
+    the check below and then share the port. The claim is an abstract Unix socket named after
+    the port: its namespace is the network namespace's, like the port's, bind is atomic, and the
+    kernel drops the name when the last process holding it exits (no stale lock file). Linux only;
+    elsewhere the check below is all there is."""
+    claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if not sys.platform.startswith("linux"):
+        return claim
+    try:
+        claim.bind(f"\0captchala-emulator-port-{port}")
+    except OSError:
+        claim.close()
+        raise ConfigError(f"--port {port}: {host}:{port} is already in use "
+                          "(another captchala-emulator is starting or running on it)") from None
+    return claim
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -22,7 +22,8 @@ ENV_PREFIX = "CAPTCHALA_EMULATOR_"
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
-LogFormat = Literal["text", "json"]
+LogFormat = Literal["off", "text", "json"]
+WorkerClass = Literal["gevent", "gthread"]
 TlsMode = Literal["auto"]
 
 
@@ -61,9 +62,10 @@ class Settings:
     host: str = setting("127.0.0.1", "Interface to bind.")
     port: int = setting(8080, "Port; 0 picks a free one.", low=0, high=65535)
     workers: int = setting(2, "Gunicorn worker processes.", low=1, high=64)
-    # A latency fault holds a thread: with 32, an uneven keep-alive spread (38/26 at 64
-    # connections) queued requests and put the fault's p50 10 % over its setting; 64 keeps it within 5 %.
-    threads: int = setting(64, "Threads per worker (latency faults block a thread, not the worker).", low=1, high=1024)
+    # gevent: a request costs a greenlet while it waits (latency faults, slow clients, long-polls)
+    worker_class: WorkerClass = setting("gevent", "gevent: a waiting request costs a greenlet; gthread: one of "
+                                                  "--threads threads.")
+    threads: int = setting(64, "Threads per worker with --worker-class gthread.", low=1, high=1024)
     apps: str | None = setting(None, "YAML file of extra apps.", path="file")
     no_builtin_apps: bool = setting(False, "Leave out the seven built-in test apps.")
     profile: str | None = setting(None, "Fault profile: a built-in name or a YAML file.")
@@ -86,7 +88,7 @@ class Settings:
     http_status_errors: bool = setting(False, "Send request-level errors with HTTP status = code (default: HTTP 200).")
     max_server_token_ttl: int = setting(3600, "Clamp of ttl at server-token issue, in seconds.", low=1)
     journal_size: int = setting(1000, "Entries kept in the request journal.", low=1)
-    log_format: LogFormat = setting("text", "Request log lines as text or json.")
+    log_format: LogFormat = setting("off", "One line per API request on stderr, as text or json (off: none).")
     quiet: bool = setting(False, "No banner.")
     show_secrets: bool = setting(False, "List the apps file's secrets in the banner too (built-in ones always show).")
     url: str | None = setting(None, "Base URL of a running emulator (default: http://127.0.0.1:<port>).",

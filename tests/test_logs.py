@@ -19,6 +19,13 @@ def json_client(settings, fake_time):
     rt.store.close()
 
 
+@pytest.fixture
+def text_client(settings, fake_time):
+    rt = build_runtime(settings.replace(log_format="text"), real_time=fake_time)
+    yield create_app(runtime=rt).test_client()
+    rt.store.close()
+
+
 def log_lines(capsys) -> list[str]:
     return [line for line in capsys.readouterr().err.splitlines() if line.strip()]
 
@@ -44,8 +51,17 @@ def test_json_log_has_one_line_per_api_request_and_no_secret_or_token(json_clien
         assert secret not in text
 
 
-def test_text_log_line_reads_like_a_sentence(client, capsys, mint):
+def test_no_request_log_line_by_default_the_journal_still_has_the_entry(client, capsys, mint):
     token = mint(ttl=60)
+    capsys.readouterr()
+    client.post("/v1/validate", json={"pass_token": token}, headers=DEMO)
+    assert log_lines(capsys) == []
+    assert client.get("/_emulator/requests?endpoint=validate").json["requests"][-1]["outcome"] == "valid"
+
+
+def test_text_log_line_reads_like_a_sentence(text_client, capsys):
+    client = text_client
+    token = client.post("/_emulator/pass-tokens", json={"action": "login", "ttl": 60}).json["pass_token"]
     client.post("/_emulator/clock/advance", json={"seconds": 70})
     capsys.readouterr()
     client.post("/v1/validate", json={"pass_token": token}, headers=DEMO)

@@ -64,11 +64,11 @@ class Active:
 class FaultState:
     """Activate, deactivate and consult the shared profile; one per Runtime (per process)."""
 
-    def __init__(self, store: Store, *, default_seed: int = 0, sleep: Callable[[float], None] = time.sleep,
+    def __init__(self, store: Store, *, default_seed: int = 0, sleep: Callable[[float], None] | None = None,
                  monotonic: Callable[[], float] = time.monotonic):
         self.store = store
         self.default_seed = default_seed
-        self.sleep = sleep  # injected so unit tests never really sleep
+        self.sleep = sleep or _sleep  # injected so unit tests never really sleep
         self._monotonic = monotonic
         self._cache: Active | None = None  # harmless per-process copy, keyed by version
         self._next_stat = 0.0
@@ -208,3 +208,9 @@ class FaultState:
         log.warning("fault profile reloaded from %s: now %r (%d rules)", active.source, fresh.profile.name,
                     len(fresh.profile.rules))
         return fresh
+
+
+def _sleep(seconds: float) -> None:
+    """time.sleep looked up per call: a gevent worker patches it after this module was imported
+    (a default argument bound at import would block the whole worker instead of one greenlet)."""
+    time.sleep(seconds)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import sys
 import threading
 import weakref
 from collections.abc import Iterator
@@ -44,7 +45,7 @@ class SQLiteStore(Store):
     def __init__(self, url: str, path: str) -> None:
         self.url = url
         self.path = path
-        self._local = threading.local()
+        self._local = _thread_local()
         self._pid = os.getpid()
         self._thread_lock: threading.RLock = threading.RLock()
         self._lock_pid = -1
@@ -69,7 +70,7 @@ class SQLiteStore(Store):
     # --- connections ---------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
         if self._pid != os.getpid():  # forked: never reuse the parent's connections
-            self._local = threading.local()
+            self._local = _thread_local()
             self._pid = os.getpid()
         conn = getattr(self._local, "conn", None)
         if conn is None:
@@ -402,3 +403,13 @@ class _Group:
         self.pid, self.writing = pid, False
         self.pending: list[_Slot] = []
         self.cond = threading.Condition(threading.Lock())
+
+
+def _thread_local() -> threading.local:
+    """Per OS thread, also in a gevent worker, whose patched threading.local is per greenlet (a
+    new connection per client connection). Greenlets of one thread can share a connection: none
+    yields between a statement and its fetch, or inside a transaction (flock does not yield)."""
+    gevent_monkey = sys.modules.get("gevent.monkey")
+    if gevent_monkey is not None and gevent_monkey.is_module_patched("threading"):
+        return gevent_monkey.get_original("threading", "local")()
+    return threading.local()
