@@ -70,20 +70,35 @@ def find(journal: Journal, f: JournalFilter) -> list[dict[str, Any]]:
 
 
 def wait_for(journal: Journal, f: JournalFilter, timeout: float, *, interval: float = POLL_INTERVAL_S,
-             sleep: Callable[[float], None] = time.sleep,
+             sleep: Callable[[float], None] | None = None,
              monotonic: Callable[[], float] = time.monotonic) -> list[dict[str, Any]]:
-    """Poll the shared journal until a matching entry exists or `timeout` passes ([] then).
+    """Wait until a matching entry exists or `timeout` passes ([] then).
 
-    The journal lives in the store, so a request answered by any worker is seen here."""
+    The journal lives in the store, so a request answered by any worker is seen here. While
+    nothing new arrives a wait costs one read of the journal's sequence number per `interval`
+    (a waiting request holds a greenlet, not a thread); only when the number moved does it query
+    again, and then only the entries added since. The number moves in the same atomic write as
+    the entries it numbers, so an entry at or below a number read is visible to the next query."""
+    sleep = sleep or _sleep
     deadline = monotonic() + timeout
-    while True:
-        rows = find(journal, f)
-        if rows:
-            return rows
+    seen = journal.latest_id()  # read before the first query: every entry up to it is covered by it
+    rows = find(journal, f)
+    while not rows:
         remaining = deadline - monotonic()
         if remaining <= 0:
             return []
         sleep(min(interval, remaining))
+        latest = journal.latest_id()
+        if latest == seen:
+            continue
+        cursor = max(f.after, seen) if latest > seen else f.after  # lower: a reset restarted the numbers
+        seen = latest
+        rows = find(journal, f.since(cursor))
+    return rows
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)  # looked up per call: a gevent worker patches it after import
 
 
 def parse_timeout(raw: str | None, *, default: float = DEFAULT_WAIT_S, maximum: float = MAX_WAIT_S) -> float:
