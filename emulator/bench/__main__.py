@@ -21,7 +21,14 @@ from .runner import Bench, Options
 @click.option("--connections", type=click.IntRange(1, 512), default=32, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True,
               help="gunicorn workers for the floor and the emulator alike.")
-@click.option("--threads", type=click.IntRange(1, 256), default=64, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 256), default=64, show_default=True,
+              help="Threads per worker with --worker-class gthread.")
+@click.option("--worker-class", type=click.Choice(["gevent", "gthread"]), default="gevent", show_default=True,
+              help="gunicorn worker model for the floor and the emulator alike (the `serve` default: gevent).")
+@click.option("--fault-connections", type=click.IntRange(1, 1024), multiple=True, default=(64, 256),
+              show_default=True, help="Connection counts of the latency-fault runs (repeat the option).")
+@click.option("--profile-worker", is_flag=True,
+              help="Sample one emulator worker with py-spy during each timed emulator run; print where it spends time.")
 @click.option("--validations", type=click.IntRange(1000, 1_000_000), default=100_000, show_default=True,
               help="Validations before the store size is measured.")
 @click.option("--cold-runs", type=click.IntRange(1, 20), default=5, show_default=True)
@@ -33,13 +40,14 @@ from .runner import Bench, Options
               help="Where npm installs the peers [default: ~/.cache/captchala-emulator-bench].")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON file [default: bench-results/bench-<timestamp>.json].")
-def main(no_peers: bool, no_redis: bool, cache_dir: Path | None, output: Path | None, **numbers) -> None:
+def main(no_peers: bool, no_redis: bool, cache_dir: Path | None, output: Path | None,
+         fault_connections: tuple[int, ...], **numbers) -> None:
     """Benchmark the emulator against a bare-Flask floor and its peers; print ratios."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     output = output or Path("bench-results") / f"bench-{stamp}.json"
     with tempfile.TemporaryDirectory(prefix="captchala-bench-") as work:
         options = Options(work_dir=Path(work), cache_dir=cache_dir or default_cache_dir(), peers=not no_peers,
-                          redis=not no_redis, **numbers)
+                          redis=not no_redis, fault_connections=tuple(fault_connections), **numbers)
         results = Bench(options, log=lambda line: print(line, file=sys.stderr, flush=True)).run()
     report.add_ratios(results)
     results["targets"] = report.targets(results)

@@ -4,7 +4,7 @@ Served by the emulator's own GunicornServer class, so it runs on exactly the wor
 and settings that `captchala-emulator serve` uses; whatever it costs is Flask + gunicorn,
 and whatever the emulator costs on top of it is ours.
 
-    python -m emulator.bench.floor_app --port 8099 --workers 2 --threads 32
+    python -m emulator.bench.floor_app --port 8099 --workers 2 --worker-class gevent
 """
 
 from __future__ import annotations
@@ -51,10 +51,11 @@ class FloorServer(GunicornServer):
 @click.option("--port", type=int, required=True)
 @click.option("--workers", type=int, default=Settings.workers)
 @click.option("--threads", type=int, default=Settings.threads)
+@click.option("--worker-class", type=click.Choice(["gevent", "gthread"]), default=Settings.worker_class)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one gunicorn setting (experiments, e.g. --set reuse_port=true).")
-def main(host: str, port: int, workers: int, threads: int, overrides: tuple[str, ...]) -> None:
-    settings = Settings(host=host, port=port, workers=workers, threads=threads, quiet=True)
+def main(host: str, port: int, workers: int, threads: int, worker_class: str, overrides: tuple[str, ...]) -> None:
+    settings = Settings(host=host, port=port, workers=workers, threads=threads, worker_class=worker_class, quiet=True)
     FloorServer(settings, gunicorn_options=dict(_parse(o) for o in overrides)).run()
 
 

@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from . import profiler
+
 ROWS = (("floor", "(a) bare Flask floor, static JSON"), ("emulator_sqlite", "(b) emulator validate, SQLite"),
         ("emulator_redis", "(c) emulator validate, Redis"), ("issue_sqlite", "(d) emulator issue sct_, SQLite"),
         ("wiremock", "(e) WireMock 3.13 static stub"), ("mockoon", "(e) Mockoon CLI static route"))
@@ -36,42 +38,46 @@ def add_ratios(results: dict) -> None:
 
 
 def targets(results: dict) -> list[dict]:
-    """The issue's targets, each with the measured value, the limit and a verdict."""
+    """Issue 11's acceptance, each with the measured value, the limit and a verdict."""
     t = results["throughput"]
+    vs_floor = lambda key, figure: ratio(get(t, key, figure), get(t, "floor", figure))  # noqa: E731
+    faults = {f["connections"]: f for f in results.get("latency_fault") or []}
     checks = [
-        ("validate req/s >= 0.7 x floor", ratio(get(t, "emulator_sqlite", "rps"), get(t, "floor", "rps")), 0.7, ">="),
-        ("validate p99 <= 1.5 x floor p99",
-         ratio(get(t, "emulator_sqlite", "p99_ms"), get(t, "floor", "p99_ms")), 1.5, "<="),
-        ("validate p99 <= 0.5 x WireMock p99",
-         ratio(get(t, "emulator_sqlite", "p99_ms"), get(t, "wiremock", "p99_ms")), 0.5, "<="),
-        ("cold start <= 0.5 x Mockoon", ratio(get(results, "cold_start", "emulator", "median_s"),
-                                              get(results, "cold_start", "mockoon", "median_s")), 0.5, "<="),
+        ("validate req/s >= 0.7 x floor (SQLite)", vs_floor("emulator_sqlite", "rps"), 0.7, ">="),
+        ("validate CPU/request <= 1.5 x floor", vs_floor("emulator_sqlite", "cpu_us_per_request"), 1.5, "<="),
+        ("validate p99 <= 1.5 x floor p99", vs_floor("emulator_sqlite", "p99_ms"), 1.5, "<="),
+        ("validate req/s >= 0.5 x floor (Redis)", vs_floor("emulator_redis", "rps"), 0.5, ">="),
+        ("issue req/s >= 0.8 x floor", vs_floor("issue_sqlite", "rps"), 0.8, ">="),
+    ]
+    for connections, fault in sorted(faults.items()):
+        checks.append((f"latency fault @{connections}: p50 within +5 %", _div100(fault.get("p50_error_pct")), 0.05,
+                       "<=+-"))
+        if connections >= 256:
+            checks.append((f"latency fault @{connections}: req/s >= 0.8 x ideal",
+                           ratio(fault.get("rps"), fault.get("ideal_rps")), 0.8, ">="))
+    checks += [
+        ("cold start <= 1.2 x floor", ratio(get(results, "cold_start", "emulator", "median_s"),
+                                            get(results, "cold_start", "floor", "median_s")), 1.2, "<="),
         ("PSS <= 0.3 x WireMock", ratio(get(results, "memory", "emulator_sqlite", "pss_mib"),
                                         get(results, "memory", "wiremock", "pss_mib")), 0.3, "<="),
-        ("latency fault p50 within +5 % of configured",
-         _div100(get(results, "latency_fault", "p50_error_pct")), 0.05, "<=+-"),
         ("store rows flat after expiry + purge", get(results, "store", "after_expiry_and_purge", "consumed"), 0, "=="),
         ("store file flat over a second round (x round 1)",
          ratio(get(results, "store", "second_round", "after", "db_mib"),
                get(results, "store", "after_expiry_and_purge", "db_mib")), 1.05, "<="),
     ]
-    out = []
-    for name, value, limit, op in checks:
-        if value is None:
-            verdict = "not measured"
-        elif op == ">=":
-            verdict = "met" if value >= limit else "MISSED"
-        elif op == "<=":
-            verdict = "met" if value <= limit else "MISSED"
-        elif op == "<=+-":
-            verdict = "met" if -limit <= value <= limit else "MISSED"
-        else:
-            verdict = "met" if value == limit else "MISSED"
-        out.append({"target": name, "value": value, "limit": limit, "verdict": verdict})
+    out = [{"target": name, "value": value, "limit": limit, "verdict": _verdict(value, limit, op)}
+           for name, value, limit, op in checks]
     out.append({"target": "validate req/s vs WireMock static stub (info)",
                 "value": ratio(get(t, "emulator_sqlite", "rps"), get(t, "wiremock", "rps")), "limit": None,
                 "verdict": "info"})
     return out
+
+
+def _verdict(value: float | None, limit: float, op: str) -> str:
+    if value is None:
+        return "not measured"
+    ok = {">=": value >= limit, "<=": value <= limit, "<=+-": -limit <= value <= limit}.get(op, value == limit)
+    return "met" if ok else "MISSED"
 
 
 def _div100(value: float | None) -> float | None:
@@ -96,7 +102,7 @@ def table(results: dict) -> str:
                      f"{row.get('spread', {}).get('label', '-')}")
     lines += _extras(results)
     lines.append("")
-    lines.append(f"{'target (issue 7)':<46} {'value':>10} {'limit':>8}  verdict")
+    lines.append(f"{'target (issue 11)':<46} {'value':>10} {'limit':>8}  verdict")
     for check in results.get("targets", []):
         lines.append(f"{check['target']:<46} {_fmt(check['value']):>10} {_fmt(check['limit']):>8}  {check['verdict']}")
     for name, why in results["not_measured"].items():
@@ -109,9 +115,9 @@ def _extras(results: dict) -> list[str]:
     for model, runs in (results.get("connection_spread") or {}).items():
         lines.append(f"connection spread over workers, floor, {model:<13}: " +
                      "  ".join(f"{r['split']} ({r['rps']:.0f}/s)" for r in runs))
-    fault = results.get("latency_fault")
-    if fault:
+    for fault in results.get("latency_fault") or []:
         lines.append(f"latency fault {fault['configured_ms']} ms @ {fault['connections']} connections: "
+                     f"{fault['rps']:.0f} req/s (ideal {fault['ideal_rps']}), "
                      f"p50 {fault['p50_ms']:.1f} ms ({fault['p50_error_pct']:+.1f} %), p99 {fault['p99_ms']:.1f} ms "
                      f"({fault['p99_error_pct']:+.1f} %), spread {fault.get('spread', {}).get('label', '-')}")
         inside = fault.get("in_app") or {}
@@ -131,6 +137,8 @@ def _extras(results: dict) -> list[str]:
         if rss:
             lines.append(f"RSS per process after the load, {key} (master first): " +
                          ", ".join(f"{v:.1f}" for v in rss.values()) + " MiB")
+    for key, label in ROWS:
+        lines += profiler.lines(label, get(results, "throughput", key, "profile") or {})
     cold = results.get("cold_start") or {}
     if cold:
         lines.append("cold start (process start -> healthy, median of runs): " +

@@ -18,6 +18,7 @@ from .. import __version__
 from . import admin, procs, targets, wrk
 from .minting import mint_tokens
 from .peers import Peers, install
+from .profiler import profiling
 from .spread import sampling
 
 CLOCK_BACK_S = 7200  # tokens are minted and validated with the virtual clock this far back...
@@ -39,10 +40,12 @@ class Options:
     wrk_threads: int = 2
     workers: int = 2
     threads: int = 64
+    worker_class: str = "gevent"
+    profile_worker: bool = False
     validations: int = 100_000
     cold_runs: int = 5
     fault_delay_ms: int = 200
-    fault_connections: int = 64
+    fault_connections: tuple[int, ...] = (64, 256)
     peers: bool = True
     redis: bool = True
     spread_trials: int = 3
@@ -93,6 +96,11 @@ class Bench:
         self.section("cold_start", self.cold_starts)
         return self.results
 
+    @property
+    def model(self) -> dict:
+        """The gunicorn settings every Flask target runs on (the floor's are the emulator's)."""
+        return {"workers": self.o.workers, "threads": self.o.threads, "worker_class": self.o.worker_class}
+
     def section(self, name: str, fn: Callable[[], None]) -> None:
         self.log(f"== {name}")
         try:
@@ -111,28 +119,33 @@ class Bench:
 
     # --- helpers ------------------------------------------------------------------
     def load(self, proc: procs.Proc, path: str, *, script: str = wrk.STATIC_POST, env=(), duration: int | None = None,
-             connections: int | None = None, spread: bool = True) -> dict:
+             connections: int | None = None, spread: bool = True, profile: bool = False) -> dict:
+        """One timed wrk run: its figures, the server's CPU per request (master and workers, from
+        /proc), the connection spread over workers and, with --profile-worker, a py-spy summary."""
         load = wrk.Load(proc.url + path, connections or self.o.connections, self.o.wrk_threads,
                         duration or self.o.duration_s, script, tuple(env))
         pids = proc.tree()
         cpu_before = procs.cpu_seconds(pids)
-        with sampling(proc if spread else None) as sampler:
+        with sampling(proc if spread else None) as sampler, \
+                profiling(proc, load.duration_s, self.o.work_dir, profile and self.o.profile_worker) as prof:
             result = wrk.run(load, self.o.work_dir)
         cpu = procs.cpu_seconds(pids) - cpu_before
         result["cpu_us_per_request"] = round(cpu * 1e6 / result["requests"]) if result["requests"] else None
         if sampler is not None:
             result["spread"] = sampler.summary()
+        if prof is not None:
+            result["profile"] = {"pid": prof.pid, **prof.summary}
         return result
 
     def static_env(self, body: dict) -> tuple:
         return (*DEMO, ("BENCH_BODY", json.dumps(body)))
 
     def validate_fresh(self, proc: procs.Proc, tokens: Tokens, store_url: str, *, duration: int,
-                       limit: int, connections: int | None = None, spread: bool = True) -> dict:
+                       limit: int, connections: int | None = None, spread: bool = True, profile: bool = False) -> dict:
         """Timed validate load on fresh tokens; checks every answer consumed a token."""
         before = store_stats(store_url).get("consumed", 0)
         result = self.load(proc, targets.VALIDATE_PATH, script=wrk.FRESH_TOKENS, env=tokens.env(limit),
-                           duration=duration, connections=connections, spread=spread)
+                           duration=duration, connections=connections, spread=spread, profile=profile)
         tokens.used(result.pop("tokens_sent_upto"))  # the threads' interleaved slices end unevenly
         result["tokens_consumed"] = store_stats(store_url).get("consumed", 0) - before
         return result
@@ -148,7 +161,7 @@ class Bench:
 
     # --- sections -----------------------------------------------------------------
     def floor(self) -> None:
-        proc = targets.start_floor(self.o.work_dir, workers=self.o.workers, threads=self.o.threads)
+        proc = targets.start_floor(self.o.work_dir, **self.model)
         try:
             body = self.static_env({"pass_token": "pt_static"})
             self.load(proc, targets.VALIDATE_PATH, env=body, duration=self.o.warmup_s, spread=False)
@@ -164,7 +177,7 @@ class Bench:
         out: dict[str, list] = {}
         for model, extra in models.items():
             for _ in range(self.o.spread_trials):
-                proc = targets.start_floor(self.o.work_dir, workers=self.o.workers, threads=self.o.threads, extra=extra)
+                proc = targets.start_floor(self.o.work_dir, **self.model, extra=extra)
                 try:
                     self.load(proc, targets.VALIDATE_PATH, env=body, duration=1, spread=False)
                     run = self.load(proc, targets.VALIDATE_PATH, env=body, duration=3)
@@ -177,19 +190,20 @@ class Bench:
 
     def emulator_sqlite(self) -> None:
         store = f"sqlite:///{self.o.work_dir / 'bench-store.db'}"
-        proc = targets.start_emulator(self.o.work_dir, store, workers=self.o.workers, threads=self.o.threads)
+        proc = targets.start_emulator(self.o.work_dir, store, **self.model)
         try:
             admin.set_clock_offset(proc.url, -CLOCK_BACK_S)
-            self.log(f"   minting {self.o.validations + 5000} tokens through /_emulator/pass-tokens ...")
+            count = self.o.validations + 5000 + self.fault_token_budget()
+            self.log(f"   minting {count} tokens through /_emulator/pass-tokens ...")
             started = time.perf_counter()
-            count = self.o.validations + 5000
             mint_tokens(proc.url, count, self.o.work_dir / "tokens.txt", self.o.work_dir, ttl=TOKEN_TTL_S)
             self.tokens = Tokens(self.o.work_dir / "tokens.txt", count)
             self.results["minting"] = {"tokens": count, "seconds": round(time.perf_counter() - started, 1)}
-            self.validate_fresh(proc, self.tokens, store, duration=self.o.warmup_s, limit=20_000, spread=False)
             reserve = self.fault_token_budget()
+            warmup = max(1000, min(20_000, (self.tokens.left - reserve) // 4))  # a small run must not starve
+            self.validate_fresh(proc, self.tokens, store, duration=self.o.warmup_s, limit=warmup, spread=False)
             result = self.validate_fresh(proc, self.tokens, store, duration=self.o.duration_s,
-                                         limit=max(1000, self.tokens.left - reserve))
+                                         limit=max(1000, self.tokens.left - reserve), profile=True)
             self.remember("emulator_sqlite", result, proc)
             self.section("issue_sqlite", lambda: self.issue(proc))
             self.section("latency_fault", lambda: self.latency_fault(proc, store))
@@ -200,33 +214,40 @@ class Bench:
     def issue(self, proc: procs.Proc) -> None:
         env = self.static_env({"action": "login"})
         self.load(proc, targets.ISSUE_PATH, env=env, duration=self.o.warmup_s, spread=False)
-        self.remember("issue_sqlite", self.load(proc, targets.ISSUE_PATH, env=env))
+        self.remember("issue_sqlite", self.load(proc, targets.ISSUE_PATH, env=env, profile=True))
 
     def fault_token_budget(self) -> int:
-        per_s = self.o.fault_connections * 1000 / self.o.fault_delay_ms
+        per_s = sum(self.o.fault_connections) * 1000 / self.o.fault_delay_ms
         return int(per_s * self.o.duration_s * 1.5) + 2000
 
     def latency_fault(self, proc: procs.Proc, store: str) -> None:
+        """A latency rule on validate, at each of `fault_connections`: waiting must cost nothing,
+        so req/s ~ connections / delay and p50 ~ the configured delay."""
         profile = {"name": "bench-latency", "rules": [
             {"name": "slow", "match": {"endpoint": "validate"}, "effect": {"latency_ms": self.o.fault_delay_ms}}]}
-        try:
-            admin.put_profile(proc.url, profile)
-        except admin.Missing as exc:
-            raise RuntimeError(f"no fault profiles in this build ({exc})") from None
-        try:
-            result = self.validate_fresh(proc, self.tokens, store, duration=self.o.duration_s,
-                                         limit=self.fault_token_budget(), connections=self.o.fault_connections)
-        finally:
-            admin.delete_profile(proc.url)
         delay = self.o.fault_delay_ms
-        result["in_app"] = self.in_app_durations(proc)
-        result.update(configured_ms=delay, connections=self.o.fault_connections,
-                      p50_error_pct=round((result["p50_ms"] - delay) / delay * 100, 2),
-                      p99_error_pct=round((result["p99_ms"] - delay) / delay * 100, 2))
-        self.results["latency_fault"] = result
-        self.log(f"   latency fault {delay} ms @ {self.o.fault_connections} conns: p50 {result['p50_ms']:.1f} ms "
-                 f"({result['p50_error_pct']:+.1f} %), p99 {result['p99_ms']:.1f} ms, spread "
-                 f"{result.get('spread', {}).get('label')}; inside the app: {result['in_app']}")
+        self.results["latency_fault"] = []
+        for connections in self.o.fault_connections:
+            try:
+                admin.put_profile(proc.url, profile)
+            except admin.Missing as exc:
+                raise RuntimeError(f"no fault profiles in this build ({exc})") from None
+            try:
+                result = self.validate_fresh(proc, self.tokens, store, duration=self.o.duration_s,
+                                             limit=self.fault_token_budget(), connections=connections)
+            finally:
+                admin.delete_profile(proc.url)
+            result["in_app"] = self.in_app_durations(proc)
+            result.update(configured_ms=delay, connections=connections,
+                          ideal_rps=round(connections * 1000 / delay),
+                          p50_error_pct=round((result["p50_ms"] - delay) / delay * 100, 2),
+                          p99_error_pct=round((result["p99_ms"] - delay) / delay * 100, 2))
+            self.results["latency_fault"].append(result)
+            self.log(f"   latency fault {delay} ms @ {connections} conns: {result['rps']:.0f} req/s "
+                     f"(ideal {result['ideal_rps']}), p50 {result['p50_ms']:.1f} ms "
+                     f"({result['p50_error_pct']:+.1f} %), "
+                     f"p99 {result['p99_ms']:.1f} ms, spread {result.get('spread', {}).get('label')}; "
+                     f"inside the app: {result['in_app']}")
 
     def in_app_durations(self, proc: procs.Proc) -> dict:
         """Where the time goes: the journal's own duration (view start to answer, sleep included)
@@ -282,13 +303,15 @@ class Bench:
         redis = targets.start_redis(self.o.work_dir)
         url = redis.url + "/0"
         try:
-            proc = targets.start_emulator(self.o.work_dir, url, workers=self.o.workers, threads=self.o.threads,
+            proc = targets.start_emulator(self.o.work_dir, url, **self.model,
                                           name="emulator-redis")
             try:
                 admin.set_clock_offset(proc.url, -CLOCK_BACK_S)
                 tokens = Tokens(self.tokens.path, self.tokens.total)  # fresh in this store
-                self.validate_fresh(proc, tokens, url, duration=self.o.warmup_s, limit=20_000, spread=False)
-                result = self.validate_fresh(proc, tokens, url, duration=self.o.duration_s, limit=tokens.left)
+                warmup = max(1000, min(20_000, tokens.left // 4))
+                self.validate_fresh(proc, tokens, url, duration=self.o.warmup_s, limit=warmup, spread=False)
+                result = self.validate_fresh(proc, tokens, url, duration=self.o.duration_s, limit=tokens.left,
+                                             profile=True)
                 self.remember("emulator_redis", result, proc)
                 self.results["memory"]["redis_server"] = procs.memory(redis)
             finally:
@@ -312,9 +335,8 @@ class Bench:
     def cold_starts(self) -> None:
         starters: dict[str, Callable[[int], procs.Proc]] = {
             "emulator": lambda n: targets.start_emulator(
-                self.o.work_dir, f"sqlite:///{self.o.work_dir / f'cold-{n}.db'}", workers=self.o.workers,
-                threads=self.o.threads, name="emulator-cold"),
-            "floor": lambda n: targets.start_floor(self.o.work_dir, workers=self.o.workers, threads=self.o.threads),
+                self.o.work_dir, f"sqlite:///{self.o.work_dir / f'cold-{n}.db'}", **self.model, name="emulator-cold"),
+            "floor": lambda n: targets.start_floor(self.o.work_dir, **self.model),
         }
         peers = self.peers
         if peers:

@@ -14,25 +14,25 @@ VALIDATE_PATH = "/v1/validate"
 ISSUE_PATH = "/v1/server/challenge/issue"
 
 
-def gunicorn_args(workers: int, threads: int) -> list[str]:
-    return ["--workers", str(workers), "--threads", str(threads)]
+def gunicorn_args(workers: int, threads: int, worker_class: str) -> list[str]:
+    return ["--workers", str(workers), "--threads", str(threads), "--worker-class", worker_class]
 
 
-def start_floor(log_dir: Path, *, workers: int, threads: int, port: int | None = None,
+def start_floor(log_dir: Path, *, workers: int, threads: int, worker_class: str, port: int | None = None,
                 extra: tuple[str, ...] = ()) -> procs.Proc:
     """(a) the bare Flask floor under the emulator's own gunicorn settings."""
     port = port or procs.free_port()
-    argv = [sys.executable, "-m", "emulator.bench.floor_app", "--port", str(port), *gunicorn_args(workers, threads),
-            *extra]
+    argv = [sys.executable, "-m", "emulator.bench.floor_app", "--port", str(port),
+            *gunicorn_args(workers, threads, worker_class), *extra]
     return procs.start("floor", argv, f"http://127.0.0.1:{port}", "/health", log_dir)
 
 
-def start_emulator(log_dir: Path, store_url: str, *, workers: int, threads: int, name: str = "emulator",
-                   port: int | None = None, extra: tuple[str, ...] = ()) -> procs.Proc:
+def start_emulator(log_dir: Path, store_url: str, *, workers: int, threads: int, worker_class: str,
+                   name: str = "emulator", port: int | None = None, extra: tuple[str, ...] = ()) -> procs.Proc:
     """(b)/(c)/(d) `captchala-emulator serve` exactly as a user starts it, with a fixed secret."""
     port = port or procs.free_port()
     argv = [sys.executable, "-m", "emulator", "serve", "--port", str(port), "--store", store_url,
-            "--secret", BENCH_SECRET, "--quiet", *gunicorn_args(workers, threads), *extra]
+            "--secret", BENCH_SECRET, "--quiet", *gunicorn_args(workers, threads, worker_class), *extra]
     return procs.start(name, argv, f"http://127.0.0.1:{port}", "/_emulator/health", log_dir)
 
 
