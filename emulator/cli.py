@@ -78,7 +78,7 @@ def _app_pair(app, show_secrets: bool) -> str:
 def _worker_model(s: Settings) -> str:
     if s.worker_class == "gthread":
         return f"{s.workers} workers x {s.threads} threads"
-    return f"{s.workers} {s.worker_class} workers"
+    return f"{s.workers} {s.worker_class} worker{'s' if s.workers != 1 else ''}"
 
 
 def _profile_line(rt) -> str:

@@ -122,6 +122,7 @@ def worker_options(s: Settings) -> dict:
 def prepare(settings: Settings) -> Runtime:
     """Fail fast in the master: claim the port, open the store, create the schema and the shared
     secret, load the apps file and the profile. Raises ConfigError with one clear line."""
+    worker_options(settings)
     if settings.port:
         claim_port(settings.host, settings.port).detach()  # the claim lasts as long as this process
         check_port_free(settings.host, settings.port)
