@@ -87,6 +87,8 @@ def test_32_long_polls_that_never_match_cost_little_cpu_and_leave_validate_p99_a
         statuses = [status_of(sock) for sock in waiters]
 
         idle_after = p99_of_validates(server.url, 150)
+    print(f"long-polls: {share:.1%} of one core; validate p99 {busy * 1000:.1f} ms with them, "
+          f"{idle_before * 1000:.1f} / {idle_after * 1000:.1f} ms idle before / after")
     assert statuses == [408] * WAITERS, statuses
     assert share < 0.10, f"{WAITERS} idle long-polls used {share:.0%} of one core"
     idle = max(idle_before, idle_after)
