@@ -26,9 +26,15 @@ class CountingStore(MemoryStore):
         super().__init__()
         self.queries = 0
 
+        self.sequence_reads = 0
+
     def journal_query(self, query):
         self.queries += 1
         return super().journal_query(query)
+
+    def journal_latest_id(self):
+        self.sequence_reads += 1
+        return super().journal_latest_id()
 
 
 def entry(endpoint: str, outcome: str = "valid") -> dict:
@@ -36,11 +42,11 @@ def entry(endpoint: str, outcome: str = "valid") -> dict:
 
 
 def setup(entries: int = 20):
-    store = CountingStore()
+    store, t = CountingStore(), Ticking()
     journal = Journal(store, capacity=1000)
     for _ in range(entries):
         journal.record(entry("validate"))
-    return store, journal, Ticking()
+    return store, journal, t
 
 
 def test_a_wait_that_never_matches_queries_the_entries_once_and_then_only_reads_the_sequence():
@@ -77,3 +83,15 @@ def test_an_existing_match_answers_at_once_and_a_zero_timeout_never_sleeps():
     assert len(wait_for(journal, JournalFilter(endpoint="validate"), 5.0, sleep=t.sleep, monotonic=lambda: t.now)) == 20
     assert wait_for(journal, JournalFilter(endpoint="issue"), 0.0, sleep=t.sleep, monotonic=lambda: t.now) == []
     assert t.sleeps == 0
+
+
+def test_the_waits_of_one_process_share_one_sequence_read_per_interval():
+    store, journal, t = setup()
+    reads = []
+    for _ in range(32):  # 32 waits at the same moment: the first reads, the others reuse it
+        store.sequence_reads = 0
+        journal.latest_id(0.05, now=t.now)
+        reads.append(store.sequence_reads)
+    assert reads == [1] + [0] * 31
+    t.now += 0.05
+    assert journal.latest_id(0.05, now=t.now) == 20 and store.sequence_reads == 1

@@ -35,6 +35,7 @@ class Journal:
     def __init__(self, store: JournalBackend, capacity: int) -> None:
         self.store = store
         self.capacity = capacity
+        self._latest: tuple[float, int] | None = None  # (read at, id): shared by this process's long-polls
 
     def record(self, entry: Record) -> int:
         """Append an entry; returns the number the journal gave it (one store write)."""
@@ -43,9 +44,17 @@ class Journal:
     def query(self, query: JournalQuery) -> list[Record]:
         return self.store.journal_query(query)
 
-    def latest_id(self) -> int:
-        """The last number given out: pollers pass it back as `after` (smaller = reset)."""
-        return self.store.journal_latest_id()
+    def latest_id(self, max_age: float = 0.0, *, now: float = 0.0) -> int:
+        """The last number given out: pollers pass it back as `after` (smaller = reset).
+
+        One key read, or none when this process read it less than `max_age` seconds before `now`
+        (a monotonic time): the waiting long-polls of a process share one read."""
+        seen = self._latest
+        if seen is not None and 0 <= now - seen[0] < max_age:
+            return seen[1]
+        latest = self.store.journal_latest_id()
+        self._latest = (now, latest)
+        return latest
 
 
 def consumer_number(store: JournalBackend, record: dict[str, Any]) -> int | None:

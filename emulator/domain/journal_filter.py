@@ -75,20 +75,22 @@ def wait_for(journal: Journal, f: JournalFilter, timeout: float, *, interval: fl
     """Wait until a matching entry exists or `timeout` passes ([] then).
 
     The journal lives in the store, so a request answered by any worker is seen here. While
-    nothing new arrives a wait costs one read of the journal's sequence number per `interval`
-    (a waiting request holds a greenlet, not a thread); only when the number moved does it query
-    again, and then only the entries added since. The number moves in the same atomic write as
-    the entries it numbers, so an entry at or below a number read is visible to the next query."""
+    nothing new arrives a wait costs at most one read of the journal's sequence number per
+    `interval`, shared with the other waits of the process (a waiting request holds a greenlet,
+    not a thread); only when the number moved does it query again, and then only the entries added
+    since. The number moves in the same atomic write as the entries it numbers, so an entry at or
+    below a number read is visible to the next query; a shared number is at most half an `interval` old,
+    which can only make a search start earlier, never miss an entry."""
     sleep = sleep or _sleep
     deadline = monotonic() + timeout
-    seen = journal.latest_id()  # read before the first query: every entry up to it is covered by it
+    seen = journal.latest_id(interval / 2, now=monotonic())  # read before the first query: it covers up to here
     rows = find(journal, f)
     while not rows:
         remaining = deadline - monotonic()
         if remaining <= 0:
             return []
         sleep(min(interval, remaining))
-        latest = journal.latest_id()
+        latest = journal.latest_id(interval / 2, now=monotonic())  # a wait's own last read is always older
         if latest == seen:
             continue
         cursor = max(f.after, seen) if latest > seen else f.after  # lower: a reset restarted the numbers

@@ -1,7 +1,7 @@
 """Real gunicorn with `serve` defaults: 32 long-polls on `/_emulator/requests/wait` whose filter
 never matches cost under 10 % of one core and leave validate's p99 within 1.5x of idle
-(issue 10, item 10). CPU is read from /proc for the server's whole process tree; figures are
-ratios measured in the same run, never absolute times."""
+(issue 10, item 10). CPU is read from /proc for the server's whole process tree; the p99 is
+compared with an idle twin server loaded in alternation, never with an absolute time."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.support.servers import running_emulator
 pytestmark = pytest.mark.integration
 DEMO = {"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"}
 WAITERS = 32
-WAIT_S = 8
+WAIT_S = 60  # the longest allowed: they must still be waiting when the measurements end
 CPU_WINDOW_S = 2.5
 FILTERS = ("outcome=never-an-outcome", "token=pt_never_sent", "code=never_a_code&endpoint=validate",
            "app_key=no_such_app")
@@ -40,15 +40,21 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def p99_of_validates(url: str, count: int) -> float:
-    took = []
-    with requests.Session() as s:
-        for _ in range(count):
-            started = time.perf_counter()
-            s.post(url + "/v1/validate", json={"pass_token": "pt_not_a_token"}, headers=DEMO, timeout=10)
-            took.append(time.perf_counter() - started)
-    took.sort()
-    return took[int(0.99 * (len(took) - 1))]
+def validate_p99s(urls: list[str], rounds: int) -> list[float]:
+    """p99 of validates sent to each server in turn (one each per round): the machine's noise
+    falls on every server alike, so their p99s can be compared even on a busy machine."""
+    took: list[list[float]] = [[] for _ in urls]
+    sessions = [requests.Session() for _ in urls]
+    try:
+        for _ in range(rounds):
+            for n, url in enumerate(urls):
+                started = time.perf_counter()
+                sessions[n].post(url + "/v1/validate", json={"pass_token": "pt_not_a_token"}, headers=DEMO, timeout=10)
+                took[n].append(time.perf_counter() - started)
+    finally:
+        for s in sessions:
+            s.close()
+    return [sorted(t)[int(0.99 * (len(t) - 1))] for t in took]
 
 
 def open_waiters(url: str) -> list[socket.socket]:
@@ -62,34 +68,33 @@ def open_waiters(url: str) -> list[socket.socket]:
     return socks
 
 
-def status_of(sock: socket.socket) -> int:
-    head = b""
-    while b"\r\n" not in head:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        head += chunk
-    sock.close()
-    return int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+def still_waiting(sock: socket.socket) -> bool:
+    """Nothing answered yet: the long-poll is still held by the server."""
+    sock.setblocking(False)
+    try:
+        sock.recv(1)  # an answer, or b"" for a closed connection
+    except BlockingIOError:
+        return True
+    finally:
+        sock.close()
+    return False
 
 
 def test_32_long_polls_that_never_match_cost_little_cpu_and_leave_validate_p99_alone(tmp_path):
-    with running_emulator("--store", f"sqlite:///{tmp_path / 'state.db'}") as server:
-        with ThreadPoolExecutor(8) as pool:  # a journal with entries to search (its default bound is 1000)
-            list(pool.map(lambda _: p99_of_validates(server.url, 50), range(8)))
-        idle_before = p99_of_validates(server.url, 150)
-
-        waiters = open_waiters(server.url)
-        cpu_start, wall_start = cpu_seconds(server.pid), time.monotonic()
+    """Two servers side by side, one with 32 waiting long-polls, one without; their journals
+    hold entries to search (the default bound is 1000)."""
+    with running_emulator("--store", f"sqlite:///{tmp_path / 'waiting.db'}") as waiting, \
+            running_emulator("--store", f"sqlite:///{tmp_path / 'idle.db'}") as idle:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: validate_p99s([waiting.url, idle.url], 50), range(8)))
+        waiters = open_waiters(waiting.url)
+        cpu_start, wall_start = cpu_seconds(waiting.pid), time.monotonic()
         time.sleep(CPU_WINDOW_S)  # the measuring window: CPU used while nothing but the waits runs
-        share = (cpu_seconds(server.pid) - cpu_start) / (time.monotonic() - wall_start)
-        busy = p99_of_validates(server.url, 150)
-        statuses = [status_of(sock) for sock in waiters]
-
-        idle_after = p99_of_validates(server.url, 150)
-    print(f"long-polls: {share:.1%} of one core; validate p99 {busy * 1000:.1f} ms with them, "
-          f"{idle_before * 1000:.1f} / {idle_after * 1000:.1f} ms idle before / after")
-    assert statuses == [408] * WAITERS, statuses
+        share = (cpu_seconds(waiting.pid) - cpu_start) / (time.monotonic() - wall_start)
+        busy, calm = validate_p99s([waiting.url, idle.url], 300)
+        held = [still_waiting(sock) for sock in waiters]
+    print(f"long-polls: {share:.1%} of one core; validate p99 {busy * 1000:.1f} ms beside them, "
+          f"{calm * 1000:.1f} ms on an idle twin")
+    assert all(held), f"{held.count(False)} long-polls answered early"
     assert share < 0.10, f"{WAITERS} idle long-polls used {share:.0%} of one core"
-    idle = max(idle_before, idle_after)
-    assert busy <= 1.5 * idle, f"validate p99 {busy * 1000:.1f} ms with the long-polls, {idle * 1000:.1f} ms idle"
+    assert busy <= 1.5 * calm, f"validate p99 {busy * 1000:.1f} ms with the long-polls, {calm * 1000:.1f} ms idle"
