@@ -6,7 +6,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -14,6 +14,9 @@ from . import __version__
 from .cli_diagnose import attach as attach_diagnose
 from .errors import ConfigError, StoreUnavailable
 from .options import load_settings, settings_options
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 EXIT_CONFIG = 2
 

@@ -9,11 +9,13 @@ and whatever the emulator costs on top of it is ours.
 
 from __future__ import annotations
 
+from typing import cast
+
 import click
 from flask import Flask, jsonify
 
 from ..server import GunicornServer
-from ..settings import Settings
+from ..settings import Settings, WorkerClass
 
 STATIC_ANSWER = {
     "code": 0, "msg": "ok",
@@ -55,7 +57,8 @@ class FloorServer(GunicornServer):
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one gunicorn setting (experiments, e.g. --set reuse_port=true).")
 def main(host: str, port: int, workers: int, threads: int, worker_class: str, overrides: tuple[str, ...]) -> None:
-    settings = Settings(host=host, port=port, workers=workers, threads=threads, worker_class=worker_class, quiet=True)
+    settings = Settings(host=host, port=port, workers=workers, threads=threads,
+                        worker_class=cast(WorkerClass, worker_class), quiet=True)
     FloorServer(settings, gunicorn_options=dict(_parse(o) for o in overrides)).run()
 
 

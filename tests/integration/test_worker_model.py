@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 
 from emulator.errors import ConfigError
@@ -19,7 +21,7 @@ def test_gevent_is_the_default_and_gthread_keeps_its_threads():
 
 def test_an_unknown_worker_class_is_refused_before_anything_starts(tmp_path):
     with pytest.raises(ConfigError, match="--worker-class 'eventlet': expected gevent or gthread"):
-        prepare(Settings(worker_class="eventlet", port=0, store=f"sqlite:///{tmp_path / 's.db'}"))
+        prepare(Settings(worker_class=cast(Any, "eventlet"), port=0, store=f"sqlite:///{tmp_path / 's.db'}"))
 
 
 def test_gthread_still_serves_and_says_so_in_the_banner(tmp_path):
