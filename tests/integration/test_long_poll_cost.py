@@ -9,6 +9,7 @@ import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -30,10 +31,10 @@ def cpu_seconds(pid: int) -> float:
     while pids:
         p = pids.pop()
         try:
-            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / tick
             for task in os.listdir(f"/proc/{p}/task"):
-                children = open(f"/proc/{p}/task/{task}/children").read().split()
+                children = Path(f"/proc/{p}/task/{task}/children").read_text().split()
                 pids.extend(int(c) for c in children)
         except (OSError, IndexError, ValueError):
             continue
