@@ -64,7 +64,8 @@ def open_waiters(url: str) -> list[socket.socket]:
     for n in range(WAITERS):
         sock = socket.create_connection((host, int(port)), timeout=WAIT_S + 10)
         query = f"{FILTERS[n % len(FILTERS)]}&timeout={WAIT_S}"
-        sock.sendall(f"GET /_emulator/requests/wait?{query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        sock.sendall(f"GET /_emulator/requests/wait?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Connection: close\r\n\r\n".encode())
         socks.append(sock)
     return socks
 
