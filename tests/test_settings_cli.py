@@ -29,7 +29,7 @@ def test_env_twin_with_bad_int_names_the_variable():
 @pytest.mark.parametrize("variable,value,problem", [
     ("PORT", "eighty", "not an integer"),
     ("WORKERS", "0", "must be in 1..64"),
-    ("LOG_FORMAT", "xml", "expected one of text, json"),
+    ("LOG_FORMAT", "xml", "expected one of off, text, json"),
     ("QUIET", "maybe", "expected one of"),
 ])
 def test_a_bad_env_value_is_one_line_under_the_variable_name_exit_2(command, variable, value, problem):
