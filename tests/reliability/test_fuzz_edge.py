@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import tracemalloc
 import zlib
@@ -17,11 +18,12 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from emulator.app import create_app
 from emulator.settings import Settings
+from tests.support.fuzz import fuzz
 from tests.support.servers import running_emulator
 
 DEMO = {"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"}
@@ -32,12 +34,6 @@ CONTROL_BODIES = (("POST", "/_emulator/pass-tokens"), ("PUT", "/_emulator/clock"
                   ("PUT", "/_emulator/profile"))
 CONTROL_QUERIES = ("/_emulator/requests", "/_emulator/requests/wait", "/_emulator/clock/advance", "/_emulator/reset")
 MEMORY_CEILING = 8_000_000  # bytes one request may allocate (a 64 KiB body, parsed, is far below)
-
-
-def fuzz(examples: int) -> settings:
-    return settings(max_examples=examples, derandomize=True, database=None, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.function_scoped_fixture])
 
 
 def bomb(size: int) -> str:
@@ -67,8 +63,9 @@ token_bodies = tokens.map(lambda t: json.dumps({"pass_token": t, "token": t, "ch
 huge_bodies = st.integers(60_000, 70_000).map(lambda n: '{"pass_token": "' + "a" * n + '"}')
 bodies = deep_json | odd_objects | token_bodies | huge_bodies
 numbers_in_query = huge_numbers | st.sampled_from(["99999999999999999999", "-1", "", "abc", "0x10", "1" * 30])
-names = (st.sampled_from(["x\n", "a\x00b", "../../etc/passwd", "/dev/zero", "/etc/passwd", "r\r", "ok"])
-         | st.text(max_size=20))
+CANARY = "fuzz_leak_canary"  # the only key of a YAML file on disk: an answer that names it leaked the file
+PATHS = ("{yaml}", "../../etc/passwd", "/dev/zero", "/etc/passwd", "/", "/tmp")  # {yaml}: that file's path
+names = st.sampled_from(["x\n", "a\x00b", "r\r", "ok", *PATHS]) | st.text(max_size=20)
 
 
 # --- through the test client ---------------------------------------------------------------
@@ -132,13 +129,32 @@ def test_control_queries_get_a_clear_answer(client, path, name, value):
     client.put("/_emulator/clock", json={"offset": 0})
 
 
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, str]:
+    """A YAML file with a canary key, and a FIFO (opening one for reading blocks until a writer comes)."""
+    where = tmp_path_factory.mktemp("fuzz-files")
+    (where / "leak.yaml").write_text(f"{CANARY}: 1\n")
+    os.mkfifo(where / "fifo")
+    return {"{yaml}": str(where / "leak.yaml"), "{fifo}": str(where / "fifo")}
+
+
+def refused_unread(status: int, data: bytes, name: str) -> None:
+    """A path as a profile name is refused with a 4xx, and the answer shows nothing of the file."""
+    assert CANARY.encode() not in data and b"root:" not in data, f"{name!r} leaked the file: {data[:200]!r}"
+    if "/" in name:
+        assert 400 <= status < 500, f"{name!r} as a profile name: HTTP {status} {data[:200]!r}"
+
+
 @fuzz(100)
 @given(name=names, as_rule=st.booleans())
-def test_profile_names_never_reach_a_file_or_a_5xx(client, name, as_rule):
+def test_profile_names_never_reach_a_file_or_a_5xx(client, files, name, as_rule):
+    name = files.get(name, name)
     rule = {"name": name if as_rule else "r", "effect": {"latency_ms": 0}}
     for body in ({"name": name}, {"profile": {"name": "p" if as_rule else name, "rules": [rule]}}):
         response = client.put("/_emulator/profile", json=body)
         answered(response, f"PUT profile {body!r}")
+        if "name" in body:
+            refused_unread(response.status_code, response.data, name)
         if response.status_code == 200:  # a name that passed is a clean one: it works end to end
             assert client.post("/v1/validate", json={}, headers=DEMO).status_code < 500
         client.delete("/_emulator/profile")
@@ -206,3 +222,17 @@ def test_gunicorn_answers_a_broken_chunked_body_cleanly(served, path, size, rest
     answer = raw_request(served.url, head, size + rest)
     assert status_of(answer) < 500 and b"Traceback" not in answer, answer[:300]
     assert requests.get(served.url + "/_emulator/health", timeout=10).status_code == 200
+
+
+@pytest.mark.integration
+@fuzz(20)
+@given(name=st.sampled_from(("{fifo}", *PATHS)) | names)
+def test_gunicorn_refuses_profile_names_that_are_paths_at_once(served, files, name):
+    """Time-bounded (a FIFO or /dev/zero opened by the server would hold the request past the timeout)."""
+    name = files.get(name, name)
+    try:
+        response = requests.put(served.url + "/_emulator/profile", json={"name": name}, timeout=10)
+        assert response.status_code < 500 and isinstance(response.json(), dict), response.text[:200]
+        refused_unread(response.status_code, response.content, name)
+    finally:
+        requests.delete(served.url + "/_emulator/profile", timeout=10)
