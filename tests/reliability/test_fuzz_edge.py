@@ -120,13 +120,13 @@ def test_control_bodies_get_a_clear_answer(client, target, body, yaml_text):
         client.put("/_emulator/clock", json={"offset": 0})
 
 
-@fuzz(150)
-@given(path=st.sampled_from(CONTROL_QUERIES), name=st.sampled_from(["after", "limit", "seconds", "timeout", "app_key"]),
-       value=numbers_in_query)
-def test_control_queries_get_a_clear_answer(client, path, name, value):
-    method = "GET" if path.startswith("/_emulator/requests") else "POST"
+@fuzz(50)
+@given(name=st.sampled_from(["after", "limit", "seconds", "timeout", "app_key"]), value=numbers_in_query)
+def test_control_queries_get_a_clear_answer(client, name, value):
     query = f"{name}={quote(value)}" + ("&timeout=0" if name != "timeout" else "")
-    answered(client.open(f"{path}?{query}", method=method), f"{method} {path}?{query}")
+    for path in CONTROL_QUERIES:  # every query on every endpoint: a drawn path would leave some pairs unseen
+        method = "GET" if path.startswith("/_emulator/requests") else "POST"
+        answered(client.open(f"{path}?{query}", method=method), f"{method} {path}?{query}")
     client.put("/_emulator/clock", json={"offset": 0})
 
 
@@ -157,7 +157,7 @@ def test_profile_names_never_reach_a_file_or_a_5xx(client, files, name, as_rule)
         if "name" in body:
             refused_unread(response.status_code, response.data, name)
         if response.status_code == 200:  # a name that passed is a clean one: it works end to end
-            assert client.post("/v1/validate", json={}, headers=DEMO).status_code < 500
+            answered(client.post("/v1/validate", json={}, headers=DEMO), f"validate under profile {body!r}")
         client.delete("/_emulator/profile")
 
 
