@@ -32,6 +32,9 @@ API_POSTS = ("/v1/validate", "/api/validate", "/v1/challenge/verify", "/v1/serve
              "/v1/challenge/offline")
 CONTROL_BODIES = (("POST", "/_emulator/pass-tokens"), ("PUT", "/_emulator/clock"), ("POST", "/_emulator/clock/advance"),
                   ("PUT", "/_emulator/profile"))
+CONTROL_FIELDS = {"/_emulator/pass-tokens": ("kind", "ttl", "app_key", "action", "risk_score", "uid"),
+                  "/_emulator/clock": ("offset",), "/_emulator/clock/advance": ("seconds",),
+                  "/_emulator/profile": ("name", "profile")}
 CONTROL_QUERIES = ("/_emulator/requests", "/_emulator/requests/wait", "/_emulator/clock/advance", "/_emulator/reset")
 MEMORY_CEILING = 8_000_000  # bytes one request may allocate (a 64 KiB body, parsed, is far below)
 
@@ -115,6 +118,22 @@ def test_control_bodies_get_a_clear_answer(client, target, body, yaml_text):
     try:
         response = measured(lambda: client.open(path, method=method, data=body, headers={"Content-Type": kind}))
         answered(response, f"{method} {path} {body[:120]!r}")
+    finally:
+        client.delete("/_emulator/profile")
+        client.put("/_emulator/clock", json={"offset": 0})
+
+
+@fuzz(30)
+@given(value=odd_values)
+def test_every_control_field_takes_any_value(client, value):
+    """Each drawn value goes into every field of every control body: whether `kind: []` on /pass-tokens
+    or a 400-digit `seconds` is tried must not hang on one draw landing on that field and endpoint."""
+    try:
+        for method, path in CONTROL_BODIES:
+            for field in CONTROL_FIELDS[path]:
+                body = f"{{{json.dumps(field)}: {value}}}"
+                response = client.open(path, method=method, data=body, headers={"Content-Type": "application/json"})
+                answered(response, f"{method} {path} {body[:120]!r}")
     finally:
         client.delete("/_emulator/profile")
         client.put("/_emulator/clock", json={"offset": 0})
