@@ -117,7 +117,7 @@ def test_control_bodies_get_a_clear_answer(client, target, body, yaml_text):
     kind = "application/yaml" if yaml_text and path.endswith("/profile") else "application/json"
     try:
         response = measured(lambda: client.open(path, method=method, data=body, headers={"Content-Type": kind}))
-        answered(response, f"{method} {path} {body[:120]!r}")
+        answered(response, f"{method} {path} ({kind}, {len(body)} bytes) {body[:120]!r}")
     finally:
         client.delete("/_emulator/profile")
         client.put("/_emulator/clock", json={"offset": 0})
