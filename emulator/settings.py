@@ -27,10 +27,13 @@ WorkerClass = Literal["gevent", "gthread"]
 TlsMode = Literal["auto"]
 
 
-def default_store_url() -> str:
-    """SQLite under the user's state directory, so restarts keep what was consumed."""
+def default_store_url(port: int) -> str:
+    """SQLite under the user's state directory, one file per port: restarts of one instance keep
+    what was consumed, two instances never share state. Port 0 (a free port picked at bind time)
+    gets a file of its own process."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return f"sqlite:///{Path(base) / 'captchala-emulator' / 'state.db'}"
+    name = f"state-{port}.db" if port else f"state-port0-{os.getpid()}.db"
+    return f"sqlite:///{Path(base) / 'captchala-emulator' / name}"
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,8 @@ class Settings:
     profile: str | None = setting(None, "Fault profile: a built-in name or a YAML file.")
     profiles_dir: str | None = setting(None, "Directory whose <name>.yaml files PUT /_emulator/profile may activate "
                                              "by name.", path="dir")
-    store: str = setting(factory=default_store_url, help="memory://, sqlite:///path.db or redis://host:port/db.",
-                         shown_default="sqlite:///$XDG_STATE_HOME/captchala-emulator/state.db")
+    store: str = setting("", "memory://, sqlite:///path.db or redis://host:port/db (empty: one SQLite file per port).",
+                         shown_default="sqlite:///$XDG_STATE_HOME/captchala-emulator/state-<port>.db")
     secret: str | None = setting(None, "Token signing secret (default: generated once, kept in the store).")
     seed: int = setting(0, "Seed of every fault decision.")
     admin_token: str | None = setting(None, "Protect /_emulator/ with Authorization: Bearer <token> (sent by mint "
@@ -95,6 +98,10 @@ class Settings:
                               commands=("mint", "doctor", "audit"))
     healthcheck_url: str | None = setting(None, "Base URL to check (default: http(s)://127.0.0.1:<port>).",
                                           flag="url", commands=("healthcheck",))
+
+    def __post_init__(self) -> None:
+        if not self.store:
+            object.__setattr__(self, "store", default_store_url(self.port))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

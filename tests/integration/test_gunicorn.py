@@ -102,11 +102,11 @@ def test_readme_bare_serve_uses_sqlite_and_the_builtin_apps(tmp_path):
         rest = "".join(proc.stdout.readline() for _ in range(7))
         assert "demo_app/demo_secret" in rest and f"sqlite:///{tmp_path}" in rest
         health = _poll_health(url)
-        assert health["store"] == f"sqlite:///{tmp_path / 'captchala-emulator' / 'state.db'}"
+        assert health["store"] == f"sqlite:///{tmp_path / 'captchala-emulator' / 'state-8080.db'}"
         token = requests.post(url + "/_emulator/pass-tokens", json={"action": "login"}, timeout=5).json()["pass_token"]
         body = requests.post(url + "/v1/validate", json={"pass_token": token}, headers=DEMO, timeout=5).json()
         assert body["data"]["valid"] is True
-        assert (tmp_path / "captchala-emulator" / "state.db").exists()
+        assert (tmp_path / "captchala-emulator" / "state-8080.db").exists()
     finally:
         proc.terminate()
         proc.wait(10)
