@@ -144,9 +144,21 @@ def _start_in_process(overrides: Mapping[str, Any], admin_token: str | None):
 
     values: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "workers": 1, "store": "memory://",
                               "quiet": True, "admin_token": admin_token}
-    values.update(overrides)
+    values.update(_checked_settings(overrides, Settings))
     settings = Settings(**values)
     return ThreadServer(create_app(settings), host=settings.host, port=settings.port).start()
+
+
+def _checked_settings(overrides: Mapping[str, Any], settings_class: type) -> Mapping[str, Any]:
+    """The overrides, or a clear failure naming an unknown key and every valid one."""
+    import dataclasses
+
+    valid = [f.name for f in dataclasses.fields(settings_class)]
+    unknown = [key for key in overrides if key not in valid]
+    if unknown:
+        pytest.fail(f"captchala_emulator_settings: unknown key {unknown[0]!r} (valid keys: {', '.join(valid)})",
+                    pytrace=False)
+    return overrides
 
 
 def _check_reachable(client) -> None:

@@ -181,3 +181,27 @@ def test_the_extra_app_is_there(captchala_emulator):
     assert claims["expires_at"] - claims["issued_at"] == 30
 """)
     pytester.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=1)
+
+
+def test_an_unknown_settings_key_fails_with_the_valid_keys(pytester):
+    pytester.makeconftest("""
+import pytest
+
+@pytest.fixture(scope="session")
+def captchala_emulator_settings():
+    return {"app": "apps.yaml"}
+""")
+    pytester.makepyfile(test_x="def test_x(captchala_emulator):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*captchala_emulator_settings: unknown key 'app' (valid keys: *apps*journal_size*)*"])
+    assert "TypeError" not in result.stdout.str()
+
+
+def test_the_readme_lists_every_settings_key():
+    from dataclasses import fields
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("<!-- section:testing -->", 1)[1].split("<!-- /section:testing -->", 1)[0]
+    listed = section.split("captchala_emulator_settings` keys", 1)[1].split("\n\n", 1)[0]
+    assert [f.name for f in fields(Settings) if f"`{f.name}`" not in listed] == []
