@@ -67,7 +67,11 @@ def tls_dir(settings: Settings) -> Path:
 def ensure_auto_certificate(directory: Path, *, now: Callable[[], dt.datetime] | None = None) -> TlsFiles:
     """Reuse the CA and certificate in `directory` when they cover HOST_NAMES and are not near expiry;
     otherwise make them (a kept CA signs a fresh certificate, so trust survives renewals)."""
-    import trustme
+    try:
+        import trustme
+    except ImportError:
+        raise ConfigError("--tls auto needs the trustme package: pip install trustme "
+                          "(or give --tls-cert and --tls-key)") from None
 
     current = (now or _utcnow)()
     files = TlsFiles(directory / CERT_FILE, directory / KEY_FILE, directory / CA_FILE)

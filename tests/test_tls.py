@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import ssl
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -104,3 +108,23 @@ def test_serve_refuses_a_cert_without_a_key_with_exit_code_2(tmp_path):
     result = CliRunner().invoke(main, ["serve", "--store", "memory://", "--workers", "1", "--tls-cert", str(cert)])
     assert result.exit_code == 2
     assert "--tls-cert and --tls-key go together" in result.output
+
+
+def test_tls_auto_is_part_of_the_plain_install():
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert any(dep.startswith("trustme") for dep in pyproject["project"]["dependencies"])
+
+
+def test_tls_auto_without_trustme_is_one_line_with_the_install_command(tmp_path):
+    blocked = tmp_path / "blocked"
+    (blocked / "trustme").mkdir(parents=True)
+    (blocked / "trustme" / "__init__.py").write_text("raise ImportError(\"No module named 'trustme'\")\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocked), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "emulator", "serve", "--tls", "auto", "--port", "0", "--workers", "1",
+                           "--store", "memory://", "--tls-dir", str(tmp_path / "tls")],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+    assert "pip install trustme" in done.stderr
