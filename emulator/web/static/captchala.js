@@ -156,6 +156,18 @@
     return target.nodeType === 1 ? target : null;
   }
 
+  /** The status line of a failure: "Verification failed: <message> (<code>)", or only
+   * "Verification failed (<code>)" when the message already says that verification failed. */
+  function failedText(label, failure) {
+    if (!failure) {
+      return label;
+    }
+    if (failure instanceof Failure && /verification/i.test(failure.message)) {
+      return label + ' (' + failure.code + ')';
+    }
+    return label + ': ' + String(failure);
+  }
+
   /** A failure the page sees through onError: "<message> (<code>)". */
   function Failure(code, message) {
     this.code = code;
@@ -416,7 +428,8 @@
   };
 
   P._buildTrigger = function () {
-    var trigger = el('button', 'cle-trigger' + this._themeClasses(), {type: 'button', 'aria-haspopup': 'dialog'});
+    var trigger = el('button', 'cle-trigger' + this._themeClasses(),
+      {type: 'button', 'aria-haspopup': 'dialog', 'data-testid': 'captchala-emulator-trigger'});
     this._applyTheme(trigger);
     trigger.appendChild(el('span', 'cle-box', {'aria-hidden': 'true'}));
     trigger.appendChild(el('span', 'cle-trigger-label'));
@@ -512,7 +525,7 @@
       parts.label.textContent = text(lang, label);
       parts.solve.disabled = state === 'verifying' || state === 'verified';
       parts.solve.setAttribute('aria-busy', state === 'verifying' ? 'true' : 'false');
-      var status = state === 'failed' ? text(lang, 'failed') + (this._detail ? ': ' + this._detail : '')
+      var status = state === 'failed' ? failedText(text(lang, 'failed'), this._detail)
         : this._offline ? text(lang, 'offline') : '';
       parts.status.textContent = status;
       if (parts.title) {
@@ -689,7 +702,7 @@
   P._fail = function (error) {
     var failure = error instanceof Failure ? error : new Failure('unknown_error', String(error));
     this._challenge = null;
-    this._setState('failed', failure.toString());
+    this._setState('failed', failure);
     this._emit('error', failure.toString());
   };
 
