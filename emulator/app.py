@@ -10,12 +10,13 @@ from .domain.janitor import Janitor
 from .errors import CaptchalaEmulatorError, StoreUnavailable
 from .runtime import Runtime, build_runtime
 from .settings import Settings
-from .web import answers, api, browser, control, control_profile, control_state, dashboard, diagnosis
+from .web import answers, api, browser, control, control_apps, control_profile, control_state, dashboard, diagnosis
 from .web.context import EXTENSION, MAX_BODY
 
 CONTROL_PREFIX = "/_emulator"
 # every area of the server, registered explicitly (none adds routes to another as an import side effect)
-BLUEPRINTS = (api.bp, browser.bp, control.bp, control_state.bp, control_profile.bp, dashboard.bp, diagnosis.bp)
+BLUEPRINTS = (api.bp, browser.bp, control.bp, control_state.bp, control_profile.bp, control_apps.bp, dashboard.bp,
+              diagnosis.bp)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:

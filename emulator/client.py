@@ -61,6 +61,14 @@ class EmulatorClient:
     def apps(self) -> list[dict[str, Any]]:
         return self._call("GET", "/apps")["apps"]
 
+    def add_app(self, **app: Any) -> dict[str, Any]:
+        """Add a runtime app (the keys of an apps-file entry); 409 if the key is taken, 422 if invalid."""
+        return self._call("POST", "/apps", body=app)["app"]
+
+    def remove_app(self, app_key: str) -> dict[str, Any]:
+        """Remove a runtime app and its state (consumed tokens, counters, journal entries)."""
+        return self._call("DELETE", "/apps/" + urllib.parse.quote(app_key, safe=""))
+
     # --- tokens --------------------------------------------------------------------
     def mint(self, **claims: Any) -> str:
         """Mint a pass token without a browser (app_key, action, client_ip, uid, ttl, kind, ...)."""

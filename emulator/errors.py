@@ -108,6 +108,9 @@ class ControlCode(StrEnum):
     UNKNOWN_APP = "unknown_app"
     UNKNOWN_PROFILE = "unknown_profile"
     INVALID_PROFILE = "invalid_profile"
+    INVALID_APP = "invalid_app"
+    APP_EXISTS = "app_exists"
+    APP_NOT_REMOVABLE = "app_not_removable"
 
 
 def message(code: ErrorCode) -> str:

@@ -79,7 +79,7 @@ def secret_problem(settings: Settings, store: Store, mine: str) -> str | None:
 def build_runtime(settings: Settings, *, real_time: Callable[[], float] | None = None,
                   store: Store | None = None, sleep: Callable[[float], None] | None = None) -> Runtime:
     store = store or open_store(settings.store)
-    apps = load_registry(settings.apps, include_builtin=not settings.no_builtin_apps)
+    apps = load_registry(settings.apps, include_builtin=not settings.no_builtin_apps, store=store)
     clock = Clock(store, real_time) if real_time else Clock(store)
     secret = shared_secret(settings, store)
     faults = FaultState(store, default_seed=settings.seed, sleep=sleep or time.sleep)

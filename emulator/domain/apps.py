@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
 import yaml
 
@@ -16,6 +18,7 @@ SolveMode = Literal["click", "auto", "fail", "never"]
 IpBinding = Literal["lenient", "strict"]
 SOLVE_MODES: tuple[SolveMode, ...] = get_args(SolveMode)
 IP_BINDING_MODES: tuple[IpBinding, ...] = get_args(IpBinding)
+MAX_RUNTIME_APPS = 1000  # POST /_emulator/apps: bounded, like every other store row
 
 DEFAULT_MODERATION = {
     "violence": ["kill", "violence"],
@@ -51,6 +54,7 @@ class App:
     moderation: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     always_fail: bool = False
     builtin: bool = False
+    runtime: bool = False  # added through POST /_emulator/apps (kept in the store)
 
     def secret_matches(self, secret: str | None) -> bool:
         """Constant-time comparison (docs/compatibility.md §2)."""
@@ -81,36 +85,98 @@ BUILTIN_APPS: tuple[App, ...] = (
 )
 
 
-class AppRegistry:
-    """The apps known to this emulator, looked up by key; immutable after start."""
+class RuntimeApps(Protocol):
+    """The store's runtime-app rows (the part of the Store the registry needs)."""
 
-    def __init__(self, apps: Iterable[App]):
+    def app_add(self, app_key: str, doc: str) -> bool: ...
+
+    def app_remove(self, app_key: str) -> bool: ...
+
+    def app_docs(self, app_key: str | None = None) -> dict[str, str]: ...
+
+
+class AppRegistry:
+    """The apps known to this emulator, looked up by key: the built-in and file apps (fixed at
+    start) and the runtime apps, which live in the store so that every worker and replica sees
+    an added or removed app at once. A runtime app's definition is parsed once per process."""
+
+    def __init__(self, apps: Iterable[App], store: RuntimeApps | None = None):
         self._by_key: dict[str, App] = {}
         for app in apps:
             self._by_key[app.app_key] = app  # a file may override a built-in
+        self._store = store
+        self._parsed: dict[str, tuple[str, App]] = {}  # app_key -> (definition, App)
 
     def get(self, app_key: str | None) -> App | None:
-        return self._by_key.get(app_key) if app_key else None
+        if not app_key:
+            return None
+        app = self._by_key.get(app_key)
+        if app is not None or self._store is None or not isinstance(app_key, str):
+            return app
+        doc = self._store.app_docs(app_key).get(app_key)
+        return None if doc is None else self._parse(app_key, doc)
 
     def owner_of_secret(self, secret: str | None) -> App | None:
         """Which app a (wrong) secret belongs to, for the human reason only."""
-        for app in self._by_key.values():
+        for app in self:
             if app.secret_matches(secret):
                 return app
         return None
 
-    def __iter__(self):
-        return iter(self._by_key.values())
+    def is_fixed(self, app_key: str) -> bool:
+        """A built-in or apps-file app (these cannot be removed at run time)."""
+        return app_key in self._by_key
+
+    def add(self, item: Any) -> App:
+        """Validate like an apps-file entry and keep it in the store; ConfigError if invalid,
+        AppExists if the key is taken."""
+        app = dataclasses.replace(parse_app(item, "app"), runtime=True)
+        if self._store is None:
+            raise ConfigError("app: this emulator has no store for runtime apps")
+        if len(self._store.app_docs()) >= MAX_RUNTIME_APPS:
+            raise ConfigError(f"app: at most {MAX_RUNTIME_APPS} runtime apps; remove some first")
+        if self.is_fixed(app.app_key) or not self._store.app_add(app.app_key, json.dumps(dict(item), sort_keys=True)):
+            raise AppExists(app.app_key)
+        return app
+
+    def remove(self, app_key: str) -> bool:
+        """Forget a runtime app; False if no runtime app has that key."""
+        self._parsed.pop(app_key, None)
+        return self._store is not None and self._store.app_remove(app_key)
+
+    def _parse(self, app_key: str, doc: str) -> App:
+        cached = self._parsed.get(app_key)
+        if cached is not None and cached[0] == doc:
+            return cached[1]
+        app = dataclasses.replace(parse_app(json.loads(doc), "app"), runtime=True)
+        self._parsed[app_key] = (doc, app)
+        return app
+
+    def _runtime_apps(self) -> list[App]:
+        if self._store is None:
+            return []
+        return [self._parse(k, doc) for k, doc in self._store.app_docs().items() if k not in self._by_key]
+
+    def __iter__(self) -> Iterator[App]:
+        return iter([*self._by_key.values(), *self._runtime_apps()])
 
     def __len__(self) -> int:
-        return len(self._by_key)
+        return len(self._by_key) + len(self._runtime_apps())
 
 
-def load_registry(path: str | None, include_builtin: bool = True) -> AppRegistry:
+class AppExists(Exception):
+    """POST /_emulator/apps with a key that is already in use."""
+
+    def __init__(self, app_key: str):
+        super().__init__(f"an app with key {app_key!r} exists already")
+        self.app_key = app_key
+
+
+def load_registry(path: str | None, include_builtin: bool = True, store: RuntimeApps | None = None) -> AppRegistry:
     apps: list[App] = list(BUILTIN_APPS) if include_builtin else []
     if path:
         apps.extend(load_apps_file(path))
-    return AppRegistry(apps)
+    return AppRegistry(apps, store)
 
 
 def load_apps_file(path: str) -> list[App]:

@@ -139,6 +139,20 @@ class Store(JournalBackend):
     def horizon(self) -> float:
         """The purge horizon: single-use rows expiring at or before it may be gone."""
 
+    # --- runtime apps --------------------------------------------------------------
+    @abstractmethod
+    def app_add(self, app_key: str, doc: str) -> bool:
+        """Keep an app's definition unless the key is taken; True if this call added it.
+        Exactly one of any number of concurrent callers with one key gets True."""
+
+    @abstractmethod
+    def app_remove(self, app_key: str) -> bool:
+        """Forget an app's definition; True if it existed."""
+
+    @abstractmethod
+    def app_docs(self, app_key: str | None = None) -> dict[str, str]:
+        """Every runtime app's definition by key (only `app_key`'s when given). Resets keep them."""
+
     # --- maintenance ---------------------------------------------------------------
     @abstractmethod
     def reset(self, scope: str | None = None) -> None:

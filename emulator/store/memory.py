@@ -21,6 +21,7 @@ class MemoryStore(Store):
         self._uses: dict[str, Row] = {}
         self._horizon = NO_HORIZON
         self._journal: OrderedDict[int, Record] = OrderedDict()
+        self._apps: dict[str, str] = {}
 
     def get(self, key: str) -> str | None:
         return self._kv.get(key)
@@ -91,6 +92,23 @@ class MemoryStore(Store):
 
     def horizon(self) -> float:
         return self._horizon
+
+    def app_add(self, app_key: str, doc: str) -> bool:
+        with self._lock:
+            if app_key in self._apps:
+                return False
+            self._apps[app_key] = doc
+            return True
+
+    def app_remove(self, app_key: str) -> bool:
+        with self._lock:
+            return self._apps.pop(app_key, None) is not None
+
+    def app_docs(self, app_key: str | None = None) -> dict[str, str]:
+        with self._lock:
+            if app_key is not None:
+                return {app_key: self._apps[app_key]} if app_key in self._apps else {}
+            return dict(self._apps)
 
     def journal_append(self, entry: Record, *, capacity: int) -> int:
         with self._lock:

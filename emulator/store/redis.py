@@ -299,6 +299,19 @@ class RedisStore(Store):
             self._nonce_seq += 1
             return f"{self._nonce_prefix}-{os.getpid()}-{threading.get_ident()}-{self._nonce_seq}"
 
+    # --- runtime apps --------------------------------------------------------------
+    def app_add(self, app_key: str, doc: str) -> bool:
+        return bool(self._call(lambda r: r.hsetnx(self._k("apps"), app_key, doc)))
+
+    def app_remove(self, app_key: str) -> bool:
+        return bool(self._call(lambda r: r.hdel(self._k("apps"), app_key)))
+
+    def app_docs(self, app_key: str | None = None) -> dict[str, str]:
+        if app_key is not None:
+            doc = self._call(lambda r: r.hget(self._k("apps"), app_key))
+            return {} if doc is None else {app_key: doc}
+        return dict(sorted(self._call(lambda r: r.hgetall(self._k("apps"))).items()))
+
     # --- journal -------------------------------------------------------------------
     def journal_append(self, entry: Record, *, capacity: int) -> int:
         """The id comes from the `journal_seq` counter inside the same script as the insert;

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS uses (
     key TEXT PRIMARY KEY, scope TEXT NOT NULL, value INTEGER NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (
     id INTEGER PRIMARY KEY, app_key TEXT, endpoint TEXT, token_fp TEXT, token_id TEXT, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS apps (app_key TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS consumed_expiry ON consumed(expires_at);
 CREATE INDEX IF NOT EXISTS counters_expiry ON counters(expires_at);
 CREATE INDEX IF NOT EXISTS uses_expiry ON uses(expires_at);
@@ -221,6 +222,20 @@ class SQLiteStore(Store):
     def horizon(self) -> float:
         row = self._run("SELECT CAST(value AS REAL) FROM kv WHERE key = ?", (HORIZON_KEY,)).fetchone()
         return float(row[0]) if row else NO_HORIZON
+
+    # --- runtime apps --------------------------------------------------------------
+    def app_add(self, app_key: str, doc: str) -> bool:
+        return self._run("INSERT OR IGNORE INTO apps(app_key, doc) VALUES (?, ?)", (app_key, doc)).rowcount == 1
+
+    def app_remove(self, app_key: str) -> bool:
+        return self._run("DELETE FROM apps WHERE app_key = ?", (app_key,)).rowcount == 1
+
+    def app_docs(self, app_key: str | None = None) -> dict[str, str]:
+        if app_key is not None:
+            rows = self._run("SELECT app_key, doc FROM apps WHERE app_key = ?", (app_key,)).fetchall()
+        else:
+            rows = self._run("SELECT app_key, doc FROM apps ORDER BY app_key").fetchall()
+        return dict(rows)
 
     # --- journal -------------------------------------------------------------------
     def journal_append(self, entry: Record, *, capacity: int) -> int:
