@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from emulator.app import create_app
+from emulator.client import EmulatorClient
 from emulator.server import ThreadServer
 from emulator.settings import Settings
 
@@ -205,3 +210,73 @@ def test_the_readme_lists_every_settings_key():
     section = readme.split("<!-- section:testing -->", 1)[1].split("<!-- /section:testing -->", 1)[0]
     listed = section.split("captchala_emulator_settings` keys", 1)[1].split("\n\n", 1)[0]
     assert [f.name for f in fields(Settings) if f"`{f.name}`" not in listed] == []
+
+
+SHARED_TESTS = """
+import os
+import pytest
+import requests
+
+
+@pytest.mark.parametrize("n", range(8))
+def test_my_state_is_mine(captchala_emulator, n):
+    emu = captchala_emulator
+    assert emu.app_key != "demo_app", "an external emulator: the session works in its own app"
+    token = emu.mint(action="login")
+    ok = requests.post(emu.validate_url, json={"pass_token": token}, headers=emu.headers, timeout=10).json()
+    assert ok["data"]["valid"] is True
+    assert [e["outcome"] for e in emu.requests()] == ["minted", "valid"], "another session's reset or requests leaked"
+    with open(os.environ["KEYS_FILE"], "a") as fh:
+        fh.write(emu.app_key + "\\n")
+
+
+def test_handles_for_a_built_in_app_and_a_new_app(captchala_emulator):
+    strict = captchala_emulator.app("strict_ip_app")
+    assert strict.app_key != "strict_ip_app" and strict is captchala_emulator.app("strict_ip_app")
+    token = strict.mint(client_ip="10.9.9.9")
+    answer = requests.post(strict.validate_url, json={"pass_token": token, "client_ip": "10.1.1.1"},
+                           headers=strict.headers, timeout=10).json()
+    assert answer["data"] == {"valid": False, "error": "binding_mismatch"}
+    short = captchala_emulator.new_app(pass_token_ttl=5)
+    claims = short.explain(short.mint())["claims"]
+    assert claims["expires_at"] - claims["issued_at"] == 5
+"""
+
+
+def _session(pytester, name: str, url: str, keys_file: Path):
+    project = pytester.mkdir(name)
+    (project / "test_shared.py").write_text(SHARED_TESTS)
+    env = {**os.environ, "KEYS_FILE": str(keys_file), "CAPTCHALA_EMULATOR_URL": url}
+    return subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
+                            cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_two_sessions_share_one_external_emulator_without_touching_others_state(pytester, tmp_path):
+    server = ThreadServer(create_app(Settings(store="memory://", secret="x", quiet=True))).start()
+    try:
+        mine = EmulatorClient(server.url)
+        token = mine.mint(app_key="demo_app")
+        requests.post(server.url + "/v1/validate", json={"pass_token": token}, timeout=10,
+                      headers={"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"})
+        before = mine.requests(app_key="demo_app")
+        keys = tmp_path / "keys.txt"
+        sessions = [_session(pytester, name, server.url, keys) for name in ("first", "second")]
+        outputs = [p.communicate(timeout=240)[0] for p in sessions]
+        assert [p.returncode for p in sessions] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+        assert len(set(keys.read_text().split())) == 2, "each session has its own app"
+        assert mine.requests(app_key="demo_app") == before, "a session wiped or touched another user's state"
+        assert mine.explain(token)["state"] == "consumed"
+        assert {a["app_key"] for a in mine.apps() if a["runtime"]} == set(), "the sessions remove their apps"
+    finally:
+        server.stop()
+
+
+def test_in_process_handles_use_the_real_apps(pytester):
+    pytester.makepyfile(test_inproc="""
+def test_app_handles(captchala_emulator):
+    strict = captchala_emulator.app("strict_ip_app")
+    assert (strict.app_key, strict.app_secret) == ("strict_ip_app", "strict_ip_secret")
+    made = captchala_emulator.new_app(app_key="made_here", ip_binding="strict")
+    assert made.app_key == "made_here" and made.explain(made.mint())["claims"]["app_key"] == "made_here"
+""")
+    pytester.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=1)
