@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from . import __version__
+from . import __version__, cli_control
 from .cli_diagnose import attach as attach_diagnose
 from .errors import ConfigError, StoreUnavailable
 from .options import load_settings, settings_options
@@ -183,3 +183,4 @@ def check_profile(profiles: tuple[str, ...]) -> None:
 
 
 attach_diagnose(main)  # doctor and audit (cli_diagnose.py)
+cli_control.register(main)  # reset, profile, requests, explain, clock, apps
