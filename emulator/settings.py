@@ -89,6 +89,8 @@ class Settings:
     tls_dir: str | None = setting(None, "Where --tls auto keeps its CA and certificate "
                                         "(default: tls/ beside the SQLite state).", path="dir")
     http_status_errors: bool = setting(False, "Send request-level errors with HTTP status = code (default: HTTP 200).")
+    legacy_fields: bool = setting(False, "Add risk_score, client_ip and offline beside captcha_args in validate's data "
+                                         "(all apps).")
     max_server_token_ttl: int = setting(3600, "Clamp of ttl at server-token issue, in seconds.", low=1)
     journal_size: int = setting(1000, "Entries kept in the request journal.", low=1)
     log_format: LogFormat = setting("off", "One line per API request on stderr, as text or json (off: none).")

@@ -53,6 +53,7 @@ class App:
     quota: int | None = None  # solves before the widget turns to degraded dg_ tokens
     moderation: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     always_fail: bool = False
+    legacy_fields: bool = False  # validate's data also carries risk_score, client_ip, offline (older docs)
     builtin: bool = False
     runtime: bool = False  # added through POST /_emulator/apps (kept in the store)
 
@@ -215,6 +216,7 @@ _APP_FIELDS = {
     "app_key": str, "app_secret": str, "name": str, "pass_token_ttl": int,
     "server_token_required": bool, "ip_binding": str, "disabled": bool, "risk_score": int,
     "widget": dict, "rate_limit": int, "quota": int, "moderation": dict, "always_fail": bool,
+    "legacy_fields": bool,
 }
 _WIDGET_FIELDS = {"solve": str, "delay_ms": int, "error": str}
 

@@ -156,6 +156,16 @@ def success_data(token: Token, backup: bool = False) -> dict[str, Any]:
     return data
 
 
+def with_legacy_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The older API docs' fields at the top of a valid answer's data, beside captcha_args
+    (what the vendor's demo verify.php reads): risk_score, client_ip (the solver's IP), offline."""
+    args = data.get("captcha_args")
+    if not data.get("valid") or not isinstance(args, dict):
+        return data
+    return {**data, "risk_score": args.get("risk_score"), "client_ip": args.get("user_ip"),
+            "offline": bool(data.get("offline"))}
+
+
 def consumed_reason(record: dict[str, Any], number: int | None = None) -> str:
     at = record.get("at")
     when = time.strftime("%H:%M:%S", time.gmtime(at)) if at else "an earlier time"

@@ -10,7 +10,7 @@ from ..domain.apps import App
 from ..domain.moderation import moderate_input, moderate_text
 from ..domain.ratelimit import check_rate_limit
 from ..domain.server_tokens import IssueRequest, issue_server_token
-from ..domain.validation import ValidateRequest, validate
+from ..domain.validation import ValidateRequest, validate, with_legacy_fields
 from ..errors import ErrorCode, RequestError
 from ..runtime import Runtime
 from . import envelope
@@ -82,7 +82,8 @@ def _validate(rt: Runtime, ex: Exchange, *, backup: bool = False, token_field: s
     ex.set_verified_token(req.pass_token, result.token)  # no second decode on the hot path (bench: ~10 %)
     ex.reason = result.reason
     ex.outcome = "degraded" if result.data.get("degraded") else "valid"
-    return envelope.ok(result.data)
+    legacy = app.legacy_fields or rt.settings.legacy_fields
+    return envelope.ok(with_legacy_fields(result.data) if legacy else result.data)
 
 
 @bp.post("/v1/validate")
