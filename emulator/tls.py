@@ -20,7 +20,7 @@ from .errors import ConfigError
 from .settings import Settings
 
 HOST_NAMES = ("apiv1.captcha.la", "fallbackapiv1.captchala.com", "cdn.captcha-cdn.net", "cdn.captchala.com",
-              "localhost", "127.0.0.1")
+              "demo-v1.captcha.la", "localhost", "127.0.0.1")
 CA_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE = "ca.pem", "ca-key.pem", "cert.pem", "key.pem"
 LEAF_DAYS = 365
 RENEW_BEFORE_DAYS = 30
