@@ -30,7 +30,8 @@ def demo_issue(rt: Runtime, ex: Exchange) -> Response:
     ex.app_key = key if isinstance(key, str) else None
     app = rt.apps.get(ex.app_key)
     if app is None:
-        raise RequestError(ErrorCode.INVALID_APP_KEY, f"no app with key {str(key)[:64]!r}" if key else "app_key is missing")
+        why = f"no app with key {str(key)[:64]!r}" if key else "app_key is missing"
+        raise RequestError(ErrorCode.INVALID_APP_KEY, why)
     if app.disabled:
         raise RequestError(ErrorCode.APP_DISABLED, f"app {app.app_key} is disabled")
     req = IssueRequest.from_fields({"action": fields.get("action")})
