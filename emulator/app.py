@@ -10,14 +10,25 @@ from .domain.janitor import Janitor
 from .errors import CaptchalaEmulatorError, StoreUnavailable
 from .runtime import Runtime, build_runtime
 from .settings import Settings
-from .web import (answers, api, browser, control, control_apps, control_profile, control_state, dashboard, demo,
-                  diagnosis)
+from .web import (
+    answers,
+    api,
+    browser,
+    control,
+    control_apps,
+    control_openapi,
+    control_profile,
+    control_state,
+    dashboard,
+    demo,
+    diagnosis,
+)
 from .web.context import EXTENSION, MAX_BODY
 
 CONTROL_PREFIX = "/_emulator"
 # every area of the server, registered explicitly (none adds routes to another as an import side effect)
 BLUEPRINTS = (api.bp, browser.bp, control.bp, control_state.bp, control_profile.bp, control_apps.bp, dashboard.bp,
-              diagnosis.bp, demo.bp)
+              diagnosis.bp, demo.bp, control_openapi.bp)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
@@ -30,11 +41,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.extensions[EXTENSION] = rt
     if settings.profile:  # `serve` activated it in the master already; this covers in-process apps
         rt.faults.adopt(settings.profile, rt.clock.now())
-<<<<<<< HEAD
     for blueprint in BLUEPRINTS:
-=======
-    for blueprint in (api.bp, browser.bp, control.bp, dashboard.bp, diagnosis.bp, demo.bp):
->>>>>>> 857079b (Serve the vendor demo backend's /demo/issue-captcha-token and cover demo-v1.captcha.la in --tls auto, so the vendor's React and Vue demos run offline (issue 13 item 13))
         app.register_blueprint(blueprint)
     _install_error_handler(app)
     _install_janitor(app, Janitor(rt.store, rt.clock))

@@ -39,7 +39,7 @@ def test_a_builtin_profile_comes_with_the_wheel(captchala_emulator):
 
 
 def test_static_files_and_the_dashboard_come_with_the_wheel(captchala_emulator):
-    for path in ("/captchala-loader.js", "/captchala.js", "/captchala.css", "/_emulator/"):
+    for path in ("/captchala-loader.js", "/captchala.js", "/captchala.css", "/_emulator/", "/_emulator/openapi.json"):
         assert requests.get(captchala_emulator.url + path, timeout=10).status_code == 200, path
 
 
@@ -93,6 +93,7 @@ def test_the_wheel_carries_profiles_static_files_and_dashboard_but_not_the_bench
     assert {f"emulator/profiles/{p.name}" for p in (ROOT / "emulator" / "profiles").glob("*.yaml")} == profiles
     assert {f"emulator/web/static/{p.name}" for p in (ROOT / "emulator" / "web" / "static").iterdir()} <= names
     assert "emulator/web/templates/dashboard.html" in names
+    assert "emulator/web/openapi/openapi.yaml" in names
     assert not [n for n in names if n.startswith("emulator/bench")]
 
 
