@@ -64,7 +64,8 @@ def test_an_active_profile_is_parsed_once_per_process_and_version():
     assert fired(reader, 3) == [True, True, False]
     assert store.calls.count("get fault_profile") == 1  # the document, read once
     assert store.calls.count("get fault_profile_version") == 3
-    assert len([c for c in store.calls if c.startswith("incr fault:outage:")]) == 3
+    assert len([c for c in store.calls if c.startswith("incr fault:outage:") and not c.endswith(":hits")]) == 3
+    assert len([c for c in store.calls if c.endswith(":hits")]) == 2  # only a firing counts its firing
 
 
 def test_counters_are_shared_between_workers_and_restart_with_each_activation():

@@ -28,6 +28,8 @@ from .profile import Profile, ProfileError, parse_profile
 VERSION_KEY = "fault_profile_version"
 DOC_KEY = "fault_profile"
 RELOAD_CLAIM = "fault_profile_reload:"
+HITS = ":hits"  # suffix of a rule's counter of firings (":fired" counts only for `times` with `probability`)
+RELOAD_REFUSED = "fault_profile_reload_refused"  # the last refused edit of the watched file (for the dashboard)
 RELOAD_CHECK_S = 1.0
 RELOAD_CLAIM_LIFE_S = 300.0  # a claim only has to outlive the other workers' next stat (1 s)
 FAULT_SCOPE = ":faults"  # the store scope of rule counters (no app key contains a colon)
@@ -133,9 +135,12 @@ class FaultState:
         active = self.current(now)
         if active is None or not any(endpoint in r.match.endpoints for r in active.profile.rules):
             return None
-        return engine.decide(active.profile, active.seed, facts(),
-                             next_count=lambda rule: active.count(self.store, active.counter_key(rule)),
-                             next_firing=lambda rule: active.count(self.store, active.counter_key(rule) + ":fired"))
+        decision = engine.decide(active.profile, active.seed, facts(),
+                                 next_count=lambda rule: active.count(self.store, active.counter_key(rule)),
+                                 next_firing=lambda rule: active.count(self.store, active.counter_key(rule) + ":fired"))
+        if decision is not None:  # how often each rule fired, for GET /_emulator/profile and the dashboard
+            active.count(self.store, active.counter_key(decision.rule.name) + HITS)
+        return decision
 
     def active_name(self, now: Callable[[], float]) -> str | None:
         active = self.current(now)
@@ -156,9 +161,17 @@ class FaultState:
             "seed": active.seed, "ttl_s": p.ttl_s, "activated_at": active.activated_at,
             "expires_at": active.expires_at, "version": active.version,
             "rules": [{"name": r.name, "endpoints": list(r.match.endpoints), "effect": r.effect.describe(),
-                       "matched": self.store.counter(active.counter_key(r.name))} for r in p.rules],
+                       "matched": self.store.counter(active.counter_key(r.name)),
+                       "fired": self.store.counter(active.counter_key(r.name) + HITS)} for r in p.rules],
             "profile": dict(p.doc),
+            "reload_refused": self._refused(active.version),
         }
+
+    def _refused(self, version: str) -> dict[str, Any] | None:
+        """The refused edit of the active version's file, if its latest edit was refused."""
+        raw = self.store.get(RELOAD_REFUSED)
+        refused = json.loads(raw) if raw else None
+        return refused if isinstance(refused, dict) and refused.get("version") == version else None
 
     # --- internals -----------------------------------------------------------------
     def _cached(self, version: str) -> Active | None:
@@ -203,6 +216,8 @@ class FaultState:
             loaded = loader.load_file(active.file, source=active.source)
         except ProfileError as exc:
             log.warning("fault profile file changed but is invalid; keeping profile %r: %s", active.profile.name, exc)
+            self.store.set(RELOAD_REFUSED, json.dumps({"version": active.version, "file": active.file,
+                                                      "mtime_ns": mtime, "problem": str(exc), "at": now()}))
             return active
         fresh = self.activate_loaded(loaded, now())
         log.warning("fault profile reloaded from %s: now %r (%d rules)", active.source, fresh.profile.name,
