@@ -71,7 +71,7 @@ def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 def readme_install_lines() -> list[str]:
     """The README's install block (section 'Installing into your own project'), one command a line."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("#### Installing into your own project", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    block = readme.split("### Installing into your own project", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
 
 
