@@ -11,7 +11,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import yaml
 
 from emulator.domain.apps import load_apps_file
@@ -104,8 +103,7 @@ def test_the_fault_profile_commands_run(tmp_path):
     and are what every other test does; `check-profile` runs on a file named like the block's)."""
     from tests.support.servers import running_emulator
 
-    (tmp_path / "chaos.yaml").write_text("rules: [{name: slow, match: {endpoint: validate}, effect: {latency_ms: 5}}]\n")
-    (tmp_path / "profiles").mkdir()
+    (tmp_path / "chaos.yaml").write_text("rules: [{name: slow, match: {endpoint: validate}, effect: {latency_ms: 5}}]")
     script = "\n".join(line for line in block("Fault profiles: make the emulator misbehave on purpose", "bash")
                        .body.splitlines() if not line.startswith("captchala-emulator serve"))
     with running_emulator("--workers", "1", "--store", f"sqlite:///{tmp_path / 's.db'}") as server:
