@@ -70,3 +70,10 @@ def test_the_client_adds_lists_and_removes(app):
         assert "shop_app" not in {a["app_key"] for a in client.apps()}
     finally:
         server.stop()
+
+
+def test_the_dashboard_lists_a_runtime_app_as_such(client):
+    client.post("/_emulator/apps", json=SHOP)
+    page = client.get("/_emulator/").get_data(as_text=True)
+    row = page.split('data-app-key="shop_app"', 1)[1].split("</tr>", 1)[0]
+    assert "(runtime)" in row and "(apps file)" not in row

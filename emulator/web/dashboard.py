@@ -36,7 +36,7 @@ def page():
 
 def _app_row(app: App) -> dict[str, Any]:
     return {"app_key": app.app_key, "app_secret": app.app_secret, "name": app.name,
-            "behaviour": describe_app(app), "builtin": app.builtin}
+            "behaviour": describe_app(app), "builtin": app.builtin, "runtime": app.runtime}
 
 
 def describe_app(app: App) -> str:
