@@ -65,6 +65,15 @@ class _Session:
                 self.handles[app_key] = EmulatorHandle(self, app_key, app["app_secret"])
         return self.handles[app_key]
 
+    def main_handle(self) -> EmulatorHandle:
+        """The fixture's own handle: demo_app (outside: a copy of it); without the built-in apps,
+        the first app (outside: a new runtime app)."""
+        known = [a for a in self.client.apps() if a["app_key"] == "demo_app"] or self.client.apps()[:1]
+        if known and (known[0]["app_key"] == "demo_app" or not self.external):
+            return self.copy_of(known[0]["app_key"])
+        key = self.unique_key("app")
+        return self.create({"app_key": key, "app_secret": key + "_secret"})
+
     def before_test(self) -> None:
         if not self.external:
             self.client.reset()
@@ -195,13 +204,13 @@ def captchala_emulator_session(request: pytest.FixtureRequest,
         session = _Session(client, external=True)
         try:
             # other runs may share this emulator: work in an app of our own, a copy of demo_app
-            yield session.copy_of("demo_app")
+            yield session.main_handle()
         finally:
             session.close()
         return
     server = _start_in_process(captchala_emulator_settings, token)
     try:
-        yield _Session(EmulatorClient(server.url, admin_token=token), external=False).copy_of("demo_app")
+        yield _Session(EmulatorClient(server.url, admin_token=token), external=False).main_handle()
     finally:
         server.stop()
 

@@ -280,3 +280,20 @@ def test_app_handles(captchala_emulator):
     assert made.app_key == "made_here" and made.explain(made.mint())["claims"]["app_key"] == "made_here"
 """)
     pytester.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=1)
+
+
+def test_without_the_built_in_apps_the_fixture_still_starts(pytester):
+    pytester.makefile(".yaml", apps="- {app_key: shop_app, app_secret: shop_secret}\n")
+    pytester.makeconftest("""
+import pytest
+
+@pytest.fixture(scope="session")
+def captchala_emulator_settings():
+    return {"apps": "apps.yaml", "no_builtin_apps": True}
+""")
+    pytester.makepyfile(test_apps="""
+def test_a_handle_for_the_file_app(captchala_emulator):
+    shop = captchala_emulator.app("shop_app")
+    assert shop.explain(shop.mint())["state"] == "valid"
+""")
+    pytester.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=1)
