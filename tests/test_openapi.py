@@ -123,6 +123,9 @@ def _calls(url: str) -> list[requests.Response]:
     call("POST", "/_emulator/clock/advance", json={"seconds": 5})
     call("POST", "/_emulator/clock/advance?seconds=5")
     call("GET", "/_emulator/openapi.json")
+    call("GET", "/_emulator/diagnosis")
+    call("GET", "/_emulator/diagnosis?app_key=demo_app&since=2026-01-01T00:00:00Z")
+    call("GET", "/_emulator/diagnosis?since=yesterday")
     return out
 
 

@@ -67,6 +67,10 @@ ACCOUNTED: dict[tuple[str, str], str] = {
     ("The pytest plugin", "python"): "tests/test_pytest_plugin.py::test_the_readme_example_runs_as_written",
     ("Control-plane reference (`/_emulator/`)", "json"): RUN_HERE,
     ("Debugging \"captcha incomplete or invalid\"", "text"): "a log line, not a command",
+    ("Diagnose *captcha incomplete or invalid*", "json"): RUN_HERE,
+    ("Diagnose *captcha incomplete or invalid*", "bash"): "the audit command: tests/test_audit.py runs it against "
+                                                         "login apps (this one needs your app at --target)",
+    ("Diagnose *captcha incomplete or invalid*", "python"): "tests/test_readme_audit_example.py",
     ("The image", "bash"): "tests/container/test_image.py builds and runs the image",
     ("CI examples", "yaml"): RUN_HERE,
     ("One command", "bash"): "the benchmark: minutes long, not part of the suite",
@@ -138,4 +142,5 @@ def test_the_schema_outline_and_the_ci_examples_are_yaml():
 def test_the_json_examples_are_json():
     examples = [json.loads(b.body) for b in blocks() if b.key == ("Control-plane reference (`/_emulator/`)", "json")]
     assert [sorted(e)[:2] for e in examples] == [["action", "app_key"], ["claims", "claims_verified"]]
+    assert json.loads(block("Diagnose *captcha incomplete or invalid*", "json").body)["stage"] == "validate"
 
