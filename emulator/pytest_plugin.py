@@ -48,7 +48,7 @@ class _Session:
     def create(self, options: Mapping[str, Any]) -> EmulatorHandle:
         app = self.client.add_app(**options)
         self.created.append(app["app_key"])
-        return EmulatorHandle(self, app["app_key"], app["app_secret"])
+        return EmulatorHandle(self.client, app["app_key"], app["app_secret"], session=self)
 
     def copy_of(self, app_key: str) -> EmulatorHandle:
         """A handle for a built-in or apps-file app: the app itself in-process, a private copy outside."""
@@ -62,7 +62,7 @@ class _Session:
                 options = {k: v for k, v in app.items() if k in COPIED_FIELDS}
                 self.handles[app_key] = self.create({**options, "app_key": key, "app_secret": key + "_secret"})
             else:
-                self.handles[app_key] = EmulatorHandle(self, app_key, app["app_secret"])
+                self.handles[app_key] = EmulatorHandle(self.client, app_key, app["app_secret"], session=self)
         return self.handles[app_key]
 
     def main_handle(self) -> EmulatorHandle:
@@ -102,10 +102,11 @@ COPIED_FIELDS = ("name", "pass_token_ttl", "server_token_required", "ip_binding"
 class EmulatorHandle:
     """What a test gets: where the emulator is, the app it uses, and the control plane."""
 
-    def __init__(self, session: _Session, app_key: str, app_secret: str):
-        self._session = session
-        self.client = session.client
-        self.url: str = session.client.url
+    def __init__(self, client, app_key: str = "demo_app", app_secret: str = "demo_secret", *,
+                 session: _Session | None = None):
+        self._session = session or _Session(client, external=False)
+        self.client = client
+        self.url: str = client.url
         self.app_key = app_key
         self.app_secret = app_secret
 
