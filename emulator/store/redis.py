@@ -309,8 +309,9 @@ class RedisStore(Store):
     def app_docs(self, app_key: str | None = None) -> dict[str, str]:
         if app_key is not None:
             doc = self._call(lambda r: r.hget(self._k("apps"), app_key))
-            return {} if doc is None else {app_key: doc}
-        return dict(sorted(self._call(lambda r: r.hgetall(self._k("apps"))).items()))
+            return {} if doc is None else {app_key: str(doc)}
+        rows = self._call(lambda r: r.hgetall(self._k("apps")))
+        return {str(k): str(v) for k, v in sorted(rows.items())}
 
     # --- journal -------------------------------------------------------------------
     def journal_append(self, entry: Record, *, capacity: int) -> int:
