@@ -74,7 +74,7 @@ class Settings:
     profile: str | None = setting(None, "Fault profile: a built-in name or a YAML file.")
     profiles_dir: str | None = setting(None, "Directory whose <name>.yaml files PUT /_emulator/profile may activate "
                                              "by name.", path="dir")
-    store: str = setting("", "memory://, sqlite:///path.db or redis://host:port/db (empty: one SQLite file per port).",
+    store: str = setting(factory=str, help="memory://, sqlite:///path.db or redis://host:port/db.",
                          shown_default="sqlite:///$XDG_STATE_HOME/captchala-emulator/state-<port>.db")
     secret: str | None = setting(None, "Token signing secret (default: generated once, kept in the store).")
     seed: int = setting(0, "Seed of every fault decision.")

@@ -137,3 +137,4 @@ def test_requests_follow_prints_new_entries_as_they_come(server):
     finally:
         proc.terminate()
         proc.wait(10)
+        proc.stdout.close()
