@@ -7,6 +7,7 @@ import re
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from threading import Barrier
 
 import pytest
@@ -102,11 +103,13 @@ def test_readme_bare_serve_uses_sqlite_and_the_builtin_apps(tmp_path):
         rest = "".join(proc.stdout.readline() for _ in range(7))
         assert "demo_app/demo_secret" in rest and f"sqlite:///{tmp_path}" in rest
         health = _poll_health(url)
-        assert health["store"] == f"sqlite:///{tmp_path / 'captchala-emulator' / 'state-8080.db'}"
+        # port 0 by the env twin: the default store is this process's own file (a fixed port gets state-<port>.db)
+        assert re.fullmatch(f"sqlite:///{re.escape(str(tmp_path / 'captchala-emulator'))}/state-port0-\\d+\\.db",
+                            health["store"]), health["store"]
         token = requests.post(url + "/_emulator/pass-tokens", json={"action": "login"}, timeout=5).json()["pass_token"]
         body = requests.post(url + "/v1/validate", json={"pass_token": token}, headers=DEMO, timeout=5).json()
         assert body["data"]["valid"] is True
-        assert (tmp_path / "captchala-emulator" / "state-8080.db").exists()
+        assert Path(health["store"][len("sqlite:///"):]).exists()
     finally:
         proc.terminate()
         proc.wait(10)
