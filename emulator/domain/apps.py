@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol, get_args
 import yaml
 
 from ..config_files import MAX_YAML_DEPTH, FileRefused, YamlTooDeep, read_text, safe_load_yaml
-from ..errors import ConfigError
+from ..errors import CaptchalaEmulatorError, ConfigError
 
 SolveMode = Literal["click", "auto", "fail", "never"]
 IpBinding = Literal["lenient", "strict"]
@@ -165,7 +165,7 @@ class AppRegistry:
         return len(self._by_key) + len(self._runtime_apps())
 
 
-class AppExists(Exception):
+class AppExists(CaptchalaEmulatorError):
     """POST /_emulator/apps with a key that is already in use."""
 
     def __init__(self, app_key: str):
