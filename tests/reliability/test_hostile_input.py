@@ -201,3 +201,31 @@ def test_a_newline_name_in_a_file_is_refused_by_check_profile(tmp_path):
     path.write_text('name: "x\\n"\nrules:\n  - name: "r\\n"\n    effect: {latency_ms: 1}\n')
     result = CliRunner().invoke(main, ["check-profile", str(path)])
     assert result.exit_code == 2, result.output
+
+
+@pytest.mark.parametrize("option", ["--profile", "--apps"])
+def test_serve_refuses_a_file_nested_3000_deep_in_one_line(tmp_path, option):
+    """The command line, not only the loaders: exit 2 and one line naming the file, before any bind."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "deep.yaml"
+    path.write_text(DEEP_YAMLS[0])
+    run = subprocess.run([sys.executable, "-m", "emulator", "serve", "--port", "0", "--store", "memory://",
+                          "--workers", "1", option, str(path)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "nested too deeply" in lines[0], run.stderr
+
+
+def test_check_profile_refuses_a_file_nested_3000_deep_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from emulator.cli import main
+
+    path = tmp_path / "deep.yaml"
+    path.write_text(DEEP_YAMLS[1])
+    result = CliRunner().invoke(main, ["check-profile", str(path)])
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.output and "nested too deeply" in result.output
+    assert "Traceback" not in result.output
