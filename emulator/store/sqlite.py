@@ -276,31 +276,22 @@ class SQLiteStore(Store):
 
     def _write_batch(self, batch: list[_Slot], capacity: int) -> None:
         """One transaction: number the entries from the sequence counter and insert them."""
-        conn = self._conn()
         try:
-            with self._writer():
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    last = conn.execute(
-                        "INSERT INTO counters(key, scope, value) VALUES (?, '', ?) "
-                        "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value RETURNING value",
-                        (JOURNAL_SEQ, len(batch))).fetchone()[0]
-                    rows = []
-                    for offset, slot in enumerate(batch):
-                        slot.id = last - len(batch) + 1 + offset
-                        e = slot.entry
-                        rows.append((slot.id, e.get("app_key"), e.get("endpoint"), e.get("token_fp"),
-                                     e.get("token_id"), dump({**e, "id": slot.id})))
-                    conn.executemany("INSERT OR REPLACE INTO journal(id, app_key, endpoint, token_fp, token_id, entry) "
-                                     "VALUES (?, ?, ?, ?, ?, ?)", rows)
-                    conn.execute("DELETE FROM journal WHERE id <= ?", (last - capacity,))  # the newest `capacity`
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-        except sqlite3.Error as exc:
-            error = StoreUnavailable(f"sqlite {self.path}: {exc}")
+            with self._transaction() as conn:
+                last = conn.execute(
+                    "INSERT INTO counters(key, scope, value) VALUES (?, '', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value RETURNING value",
+                    (JOURNAL_SEQ, len(batch))).fetchone()[0]
+                rows = []
+                for offset, slot in enumerate(batch):
+                    slot.id = last - len(batch) + 1 + offset
+                    e = slot.entry
+                    rows.append((slot.id, e.get("app_key"), e.get("endpoint"), e.get("token_fp"),
+                                 e.get("token_id"), dump({**e, "id": slot.id})))
+                conn.executemany("INSERT OR REPLACE INTO journal(id, app_key, endpoint, token_fp, token_id, entry) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", rows)
+                conn.execute("DELETE FROM journal WHERE id <= ?", (last - capacity,))  # the newest `capacity`
+        except StoreUnavailable as error:
             for slot in batch:
                 slot.error, slot.id = error, None
 
