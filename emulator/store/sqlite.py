@@ -40,6 +40,9 @@ CREATE INDEX IF NOT EXISTS journal_token ON journal(token_fp);
 # true while `?` (an expiry) is after the purge horizon; parameters: expiry
 AFTER_HORIZON = f"NOT EXISTS (SELECT 1 FROM kv WHERE key = '{HORIZON_KEY}' AND CAST(value AS REAL) >= ?)"
 SINGLE_USE_TABLES = ("consumed", "uses")
+# one atomic statement: the row is inserted (rowcount 1) only if absent and after the horizon
+CONSUME = ("INSERT OR IGNORE INTO consumed(token_id, scope, expires_at, record) "
+           f"SELECT ?, ?, ?, ? WHERE {AFTER_HORIZON}")
 
 
 class SQLiteStore(Store):
@@ -194,10 +197,7 @@ class SQLiteStore(Store):
 
     # --- single use ----------------------------------------------------------------
     def consume(self, token_id: str, *, scope: str, expires_at: float, record: Record) -> Record | Expired | None:
-        cur = self._run("INSERT OR IGNORE INTO consumed(token_id, scope, expires_at, record) "
-                        f"SELECT ?, ?, ?, ? WHERE {AFTER_HORIZON}",
-                        (token_id, scope, expires_at, dump(record), expires_at))
-        if cur.rowcount == 1:
+        if self._grouped(_Slot(consume=(token_id, scope, expires_at, dump(record), expires_at))):
             return None
         return self.consumed(token_id, expires_at=expires_at) or {}  # {}: reset in between
 
@@ -239,14 +239,20 @@ class SQLiteStore(Store):
 
     # --- journal -------------------------------------------------------------------
     def journal_append(self, entry: Record, *, capacity: int) -> int:
-        """Group commit: concurrent appends of one process share one write transaction.
+        """Numbered and stored by the next group commit (see `_grouped`), before this returns."""
+        return self._grouped(_Slot(entry=entry, capacity=capacity))
 
-        Under load every request appends one entry; taking the writer lock once per entry made
-        the threads queue behind it across GIL hand-offs (a lock convoy: py-spy showed a third
-        of a loaded worker's samples waiting there). Here the first thread to find no writer
-        at work becomes the leader and writes every entry queued so far, its own included; the
-        others wait for that commit (so an entry is stored before its request answers)."""
-        slot = _Slot(entry)
+    def _grouped(self, slot: _Slot) -> Any:
+        """Group commit: the hot path's writes (consumes, journal entries) of one process share
+        one write transaction.
+
+        Taking the writer lock and committing once per write made concurrent requests queue
+        behind it (a lock convoy: a third of a loaded worker's samples waited there), and every
+        commit rewrote the same pages. Here the first caller to find no writer at work becomes
+        the leader: in a gevent worker it first yields once, so the other greenlets that are
+        ready reach their own writes, then it writes every slot queued so far, its own
+        included, in one transaction; the others wait for that commit, so a write is durable
+        before its request answers, exactly as with one transaction each."""
         group = self._group_state()
         with group.cond:
             group.pending.append(slot)
@@ -254,10 +260,15 @@ class SQLiteStore(Store):
                 if group.writing:
                     group.cond.wait()
                     continue
-                group.writing, batch, group.pending = True, group.pending, []
+                group.writing = True
                 group.cond.release()
+                batch: list[_Slot] = []
                 try:
-                    self._write_batch(batch, capacity)
+                    if group.cooperative:
+                        _yield()
+                    with group.cond:
+                        batch, group.pending = group.pending, []
+                    self._write_batch(batch)
                 finally:
                     group.cond.acquire()
                     group.writing = False
@@ -266,34 +277,47 @@ class SQLiteStore(Store):
                     group.cond.notify_all()
         if slot.error is not None:
             raise slot.error
-        assert slot.id is not None
-        return slot.id
+        return slot.result
 
     def _group_state(self) -> _Group:
         if self._group is None or self._group.pid != os.getpid():  # forked: a fresh queue
             self._group = _Group(os.getpid())
         return self._group
 
-    def _write_batch(self, batch: list[_Slot], capacity: int) -> None:
-        """One transaction: number the entries from the sequence counter and insert them."""
+    def _write_batch(self, batch: list[_Slot]) -> None:
+        """One transaction: each consume as its own atomic INSERT, then the journal entries,
+        numbered from the sequence counter in one step. A failure fails every slot alike."""
         try:
             with self._transaction() as conn:
-                last = conn.execute(
-                    "INSERT INTO counters(key, scope, value) VALUES (?, '', ?) "
-                    "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value RETURNING value",
-                    (JOURNAL_SEQ, len(batch))).fetchone()[0]
-                rows = []
-                for offset, slot in enumerate(batch):
-                    slot.id = last - len(batch) + 1 + offset
-                    e = slot.entry
-                    rows.append((slot.id, e.get("app_key"), e.get("endpoint"), e.get("token_fp"),
-                                 e.get("token_id"), dump({**e, "id": slot.id})))
-                conn.executemany("INSERT OR REPLACE INTO journal(id, app_key, endpoint, token_fp, token_id, entry) "
-                                 "VALUES (?, ?, ?, ?, ?, ?)", rows)
-                conn.execute("DELETE FROM journal WHERE id <= ?", (last - capacity,))  # the newest `capacity`
+                entries: list[_Slot] = []
+                for slot in batch:
+                    if slot.entry is None:
+                        slot.result = conn.execute(CONSUME, slot.consume).rowcount == 1
+                    else:
+                        entries.append(slot)
+                if entries:
+                    self._number_entries(conn, entries)
         except StoreUnavailable as error:
             for slot in batch:
-                slot.error, slot.id = error, None
+                slot.error, slot.result = error, None
+
+    @staticmethod
+    def _number_entries(conn: sqlite3.Connection, slots: list[_Slot]) -> None:
+        last = conn.execute(
+            "INSERT INTO counters(key, scope, value) VALUES (?, '', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value RETURNING value",
+            (JOURNAL_SEQ, len(slots))).fetchone()[0]
+        rows = []
+        for offset, slot in enumerate(slots):
+            slot.result = number = last - len(slots) + 1 + offset
+            e = slot.entry
+            assert e is not None
+            rows.append((number, e.get("app_key"), e.get("endpoint"), e.get("token_fp"),
+                         e.get("token_id"), dump({**e, "id": number})))
+        conn.executemany("INSERT OR REPLACE INTO journal(id, app_key, endpoint, token_fp, token_id, entry) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", rows)
+        capacity = min(slot.capacity for slot in slots)
+        conn.execute("DELETE FROM journal WHERE id <= ?", (last - capacity,))  # the newest `capacity`
 
     def journal_query(self, query: JournalQuery) -> list[Record]:
         where, params = ["id > ?"], list[Any]([query.after_id])
@@ -391,31 +415,43 @@ class _Finished:
 
 
 class _Slot:
-    """One entry waiting for a group commit."""
+    """One write waiting for a group commit: a consume (its parameters) or a journal entry."""
 
-    __slots__ = ("entry", "id", "error", "done")
+    __slots__ = ("consume", "entry", "capacity", "result", "error", "done")
 
-    def __init__(self, entry: Record) -> None:
-        self.entry: Record = entry
-        self.id: int | None = None
+    def __init__(self, *, consume: tuple[Any, ...] = (), entry: Record | None = None, capacity: int = 0) -> None:
+        self.consume, self.entry, self.capacity = consume, entry, capacity
+        self.result: Any = None  # consume: True if this one inserted the row; entry: its number
         self.error: StoreUnavailable | None = None
         self.done = False
 
 
 class _Group:
-    """A process's queue of entries and whether a leader is writing them."""
+    """A process's queue of writes and whether a leader is writing them."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.writing = pid, False
         self.pending: list[_Slot] = []
         self.cond = threading.Condition(threading.Lock())
+        self.cooperative = _gevent_patched()
+
+
+def _gevent_patched() -> bool:
+    gevent_monkey = sys.modules.get("gevent.monkey")
+    return gevent_monkey is not None and gevent_monkey.is_module_patched("threading")
+
+
+def _yield() -> None:
+    """Let the other ready greenlets run (gevent's cooperative yield)."""
+    import gevent
+
+    gevent.sleep(0)
 
 
 def _thread_local() -> threading.local:
     """Per OS thread, also in a gevent worker, whose patched threading.local is per greenlet (a
     new connection per client connection). Greenlets of one thread can share a connection: none
     yields between a statement and its fetch, or inside a transaction (flock does not yield)."""
-    gevent_monkey = sys.modules.get("gevent.monkey")
-    if gevent_monkey is not None and gevent_monkey.is_module_patched("threading"):
-        return gevent_monkey.get_original("threading", "local")()
+    if _gevent_patched():
+        return sys.modules["gevent.monkey"].get_original("threading", "local")()
     return threading.local()
