@@ -11,15 +11,21 @@ from dataclasses import dataclass
 
 from .domain.apps import AppRegistry, load_registry
 from .domain.challenges import ChallengeCodec
-from .domain.clock import Clock
+from .domain.clock import CLOCK_KEY, Clock
 from .domain.journal import Journal
 from .domain.tokens import TokenSigner
 from .errors import StoreUnavailable
-from .faults.state import FaultState
+from .faults.state import VERSION_KEY, FaultState
 from .settings import Settings
 from .store import Store, open_store
 
 SECRET_KEY = "signing_secret"
+
+
+@dataclass(frozen=True)
+class Moment:
+    vts: float  # virtual now
+    profile_version: str | None  # the active fault profile's version ("" or None: none)
 
 
 @dataclass
@@ -33,6 +39,12 @@ class Runtime:
     faults: FaultState
     codec: ChallengeCodec  # signs browser challenges with the same shared secret as the tokens
     secret: str = ""  # the signing secret this process uses (kept in the store unless --secret)
+
+    def moment(self) -> Moment:
+        """What a request needs of the rarely changing shared state, in one store read: the
+        clock offset (virtual now) and the active profile's version."""
+        stored = self.store.get_many((CLOCK_KEY, VERSION_KEY))
+        return Moment(self.clock.now_with(stored[CLOCK_KEY]), stored[VERSION_KEY])
 
     def active_profile_name(self) -> str | None:
         """The active fault profile's name (None when none is active, it expired, or the store is down)."""

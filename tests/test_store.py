@@ -132,6 +132,11 @@ class TestStoreContract:
         store.set_many({"a": "1", "b": "2", "gone": None})
         assert (store.get("a"), store.get("b"), store.get("gone")) == ("1", "2", None)
 
+    def test_get_many_reads_present_and_absent_keys_in_the_order_asked(self, store):
+        store.set_many({"a": "1", "b": "2"})
+        assert store.get_many(("b", "missing", "a")) == {"b": "2", "missing": None, "a": "1"}
+        assert list(store.get_many(("b", "missing", "a"))) == ["b", "missing", "a"]
+
     def test_uses_are_counted_scoped_and_purged(self, store):
         assert [store.use("u", scope="app", expires_at=300.0) for _ in range(3)] == [1, 2, 3]
         assert store.uses("u") == 3 and store.uses("other") == 0

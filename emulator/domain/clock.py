@@ -20,6 +20,10 @@ def iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
+def parse_offset(raw: str | None) -> float:
+    return float(raw) if raw else 0.0
+
+
 class Clock:
     def __init__(self, store: Store, real_time: Callable[[], float] = time.time) -> None:
         self._store = store
@@ -29,12 +33,15 @@ class Clock:
         return self._real_time()
 
     def offset(self) -> float:
-        raw = self._store.get(CLOCK_KEY)
-        return float(raw) if raw else 0.0
+        return parse_offset(self._store.get(CLOCK_KEY))
 
     def now(self) -> float:
         """Virtual now: what every expiry check uses."""
         return self._real_time() + self.offset()
+
+    def now_with(self, stored_offset: str | None) -> float:
+        """Virtual now from an offset the caller read from the store itself (Runtime.moment)."""
+        return self._real_time() + parse_offset(stored_offset)
 
     def set_offset(self, seconds: float) -> float:
         self._store.set(CLOCK_KEY, repr(float(seconds)))

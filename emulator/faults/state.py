@@ -37,6 +37,13 @@ FAULT_SCOPE = ":faults"  # the store scope of rule counters (no app key contains
 log = logging.getLogger("captchala_emulator.faults")
 
 
+class Unread:
+    """The profile version was not read yet (FaultState.current reads it itself)."""
+
+
+UNREAD = Unread()
+
+
 @dataclass(frozen=True)
 class Active:
     version: str
@@ -116,9 +123,11 @@ class FaultState:
         return self.start(spec, now)
 
     # --- the hot path --------------------------------------------------------------
-    def current(self, now: Callable[[], float]) -> Active | None:
-        """The active, unexpired profile (reloaded first if its file changed)."""
-        version = self.store.get(VERSION_KEY)
+    def current(self, now: Callable[[], float], version: str | None | Unread = UNREAD) -> Active | None:
+        """The active, unexpired profile (reloaded first if its file changed). `version` is the
+        stored VERSION_KEY when the caller already read it (Runtime.moment), else it is read here."""
+        if isinstance(version, Unread):
+            version = self.store.get(VERSION_KEY)
         if not version:
             return None
         active = self._cached(version)
@@ -130,9 +139,10 @@ class FaultState:
             return None
         return active
 
-    def decide(self, endpoint: str, facts: Callable[[], Facts], now: Callable[[], float]) -> Decision | None:
+    def decide(self, endpoint: str, facts: Callable[[], Facts], now: Callable[[], float],
+               version: str | None | Unread = UNREAD) -> Decision | None:
         """Which rule fires for this request, counting it in the shared store."""
-        active = self.current(now)
+        active = self.current(now, version)
         if active is None or not any(endpoint in r.match.endpoints for r in active.profile.rules):
             return None
         decision = engine.decide(active.profile, active.seed, facts(),

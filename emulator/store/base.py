@@ -88,6 +88,10 @@ class Store(JournalBackend):
     @abstractmethod
     def get(self, key: str) -> str | None: ...
 
+    def get_many(self, keys: tuple[str, ...]) -> dict[str, str | None]:
+        """Several keys in one read (one statement or round trip where the backend allows it)."""
+        return {key: self.get(key) for key in keys}
+
     @abstractmethod
     def set(self, key: str, value: str) -> None: ...
 

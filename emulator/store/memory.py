@@ -26,6 +26,9 @@ class MemoryStore(Store):
     def get(self, key: str) -> str | None:
         return self._kv.get(key)
 
+    def get_many(self, keys: tuple[str, ...]) -> dict[str, str | None]:
+        return {key: self._kv.get(key) for key in keys}
+
     def set(self, key: str, value: str) -> None:
         with self._lock:
             self._kv[key] = value

@@ -156,6 +156,11 @@ class SQLiteStore(Store):
         row = self._run("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def get_many(self, keys: tuple[str, ...]) -> dict[str, str | None]:
+        found = dict(self._run(f"SELECT key, value FROM kv WHERE key IN ({', '.join('?' * len(keys))})",
+                               keys).fetchall())
+        return {key: found.get(key) for key in keys}
+
     def set(self, key: str, value: str) -> None:
         self._run("INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                   (key, value))

@@ -16,6 +16,7 @@ from flask import Response, request
 from ..domain.journal import VALIDATE_ENDPOINTS, Outcome, new_request_key, token_fingerprint
 from ..domain.tokens import Kind, Token
 from ..errors import ChallengeError, EmulatorError, ErrorCode, RequestError, StoreUnavailable, TokenRejected
+from ..faults.state import UNREAD, Unread
 from ..logs import log_request
 from ..runtime import Runtime
 from . import answers, envelope, faults
@@ -48,17 +49,20 @@ class Exchange:
     # what a fault rule tells the view (web/faults.py sets them; validate and solve read them)
     forced_result: ErrorCode | None = None
     forced_kind: Kind | None = None
+    profile_version: str | None | Unread = UNREAD  # as read with the clock at the start (Runtime.moment)
 
     @classmethod
     def begin(cls, rt: Runtime, endpoint: str) -> Exchange:
         recordable = True
+        version: str | None | Unread = UNREAD
         try:
-            vts = rt.clock.now()
+            moment = rt.moment()
+            vts, version = moment.vts, moment.profile_version
         except StoreUnavailable:
             vts, recordable = time.time(), False
         who = caller()
         ex = cls(new_request_key(), endpoint, time.time(), vts, who.ip, request.method, request.path,
-                 recordable=recordable)
+                 recordable=recordable, profile_version=version)
         if who.note:
             ex.detail["caller_ip_note"] = who.note
         return ex

@@ -53,7 +53,7 @@ def around(rt: Runtime, ex: Exchange, answer: Answer) -> Response:
         return seen[-1]
 
     try:
-        decision = rt.faults.decide(ex.endpoint, facts, lambda: ex.vts)
+        decision = rt.faults.decide(ex.endpoint, facts, lambda: ex.vts, ex.profile_version)
     except StoreUnavailable:  # the view answers service_unavailable through the usual path
         decision = None
     if decision is None:
