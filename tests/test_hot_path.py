@@ -53,3 +53,17 @@ def test_a_validate_reads_the_shared_state_once_and_writes_one_consume_and_one_e
     answer = client.post("/v1/validate", json={"pass_token": token}, headers=DEMO)
     assert answer.json["data"]["valid"] is True
     assert store.calls == ["get_many clock_offset,fault_profile_version", "consume", "journal_append"]
+
+
+def test_a_success_envelope_is_byte_for_byte_what_flask_jsonify_writes():
+    """envelope.ok skips Flask's JSON provider on the hot path; clients must not see a difference."""
+    from flask import jsonify
+
+    from emulator.web import envelope
+
+    app = create_app(Settings(store="memory://", secret="s", quiet=True))
+    data = {"valid": True, "uid": None, "action": "lögin ✓", "captcha_args": {"risk_score": 10, "referer": "a\"b"}}
+    with app.app_context():
+        mine, flasks = envelope.ok(data), jsonify(envelope.ok_body(data))
+    assert mine.get_data() == flasks.get_data()
+    assert mine.mimetype == flasks.mimetype == "application/json"

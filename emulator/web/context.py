@@ -6,6 +6,7 @@ an invalid_request, never a 5xx."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ EXTENSION = "captchala_emulator"
 MAX_BODY = 64 * 1024
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_FORWARDED_SHOWN = 64
+MAX_IP_TEXT = 64  # the longest IP text is 45 characters (IPv6 with an IPv4 tail), plus a zone id
 
 try:  # gunicorn reports a broken chunked body with its own exception types
     from gunicorn.http.errors import ParseException as _ServerParseError
@@ -47,11 +49,11 @@ class Caller:
     note: str | None = None
 
 
-def caller() -> Caller:
+def caller(rt: Runtime | None = None) -> Caller:
     """The socket peer, IPv4-mapped IPv6 shown as IPv4; with --trust-proxy the last
     X-Forwarded-For value, but only when it parses as an IP."""
     peer = plain_ip(request.remote_addr) or "127.0.0.1"
-    if not runtime().settings.trust_proxy:
+    if not (rt or runtime()).settings.trust_proxy:
         return Caller(peer)
     header = request.headers.get("X-Forwarded-For")
     if header is None:
@@ -72,6 +74,11 @@ def plain_ip(value: str | None) -> str | None:
     """An IP in canonical text, `::ffff:a.b.c.d` as `a.b.c.d`; None if it is not an IP."""
     if not value:
         return None
+    return _plain_ip(value) if len(value) <= MAX_IP_TEXT else None
+
+
+@functools.lru_cache(maxsize=4096)  # bounded: forwarded values are the caller's to choose
+def _plain_ip(value: str) -> str | None:
     try:
         ip = ipaddress.ip_address(value)
     except ValueError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Response, current_app, jsonify
@@ -11,8 +12,13 @@ from ..errors import EmulatorError, ErrorCode, RequestError, TokenRejected, mess
 REASON_HEADER = "X-Captchala-Emulator-Reason"
 
 
+# the bytes Flask's jsonify writes for our plain dicts (compact, ASCII, keys in order, a newline),
+# without its provider's per-call setup: a success is the hot path's answer
+_ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+
 def ok(data: dict[str, Any], msg: str = "ok") -> Response:
-    return jsonify(ok_body(data, msg))
+    return Response(_ENCODE(ok_body(data, msg)) + "\n", mimetype="application/json")
 
 
 def ok_body(data: dict[str, Any], msg: str = "ok") -> dict[str, Any]:

@@ -60,7 +60,7 @@ class Exchange:
             vts, version = moment.vts, moment.profile_version
         except StoreUnavailable:
             vts, recordable = time.time(), False
-        who = caller()
+        who = caller(rt)
         ex = cls(new_request_key(), endpoint, time.time(), vts, who.ip, request.method, request.path,
                  recordable=recordable, profile_version=version)
         if who.note:
