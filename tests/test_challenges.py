@@ -126,6 +126,29 @@ def test_forged_challenge_ids_are_refused(codec, mangle):
     assert err.value.code is ErrorCode.INVALID_REQUEST
 
 
+def test_challenge_ids_keep_their_wire_format_byte_for_byte():
+    """Minted by the code before verification was rewritten: this string is the wire format."""
+    golden = ("ch_0123456789abcdef..eJyrVspMUbJSMjA0MjYxNTO3sExMSk5JTVPSUUosKABKpKTm5seDmECB5BKgQE5-emYekJeZCOQZ"
+              "WhhAgZ6BjlJqRQFCyAwoVAsA1akZEA.jSNDKSHf35fs4MYvAmzSb3x3JZc")
+    ch = Challenge("0123456789abcdef", "demo_app", "login", 1800000000.0, 1800000060.0)
+    assert ChallengeCodec("golden-secret").encode(ch) == golden
+    assert ChallengeCodec("golden-secret").decode(golden) == ch
+
+
+def test_a_challenge_signature_differing_only_in_padding_bits_is_refused(codec):
+    """One spelling per challenge id: its SHA-1 signature's last character carries 2 ignored
+    padding bits, and none of the 3 twins passes."""
+    b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    raw = codec.encode(Challenge("abc123", "demo_app", "login", NOW, NOW + 120))
+    base = b64.index(raw[-1]) & ~0b11
+    twins = [raw[:-1] + b64[base | bits] for bits in range(4) if b64[base | bits] != raw[-1]]
+    assert len(twins) == 3
+    for twin in twins:
+        with pytest.raises(RequestError) as err:
+            codec.decode(twin)
+        assert err.value.code is ErrorCode.INVALID_REQUEST
+
+
 def test_challenge_signed_with_another_secret_is_refused(codec):
     raw = ChallengeCodec("other").encode(Challenge("abc123", "demo_app", "login", NOW, NOW + 120))
     with pytest.raises(RequestError):

@@ -1,8 +1,13 @@
 """TokenSigner: one salt per kind, tamper detection, the 1024-character bound."""
 
-import pytest
+import base64
+import tracemalloc
+import zlib
 
-from emulator.domain.tokens import MAX_REFERER, MAX_UID, Kind, TokenSigner, kind_of
+import pytest
+from itsdangerous import URLSafeSerializer
+
+from emulator.domain.tokens import MAX_REFERER, MAX_TOKEN_LENGTH, MAX_UID, Kind, TokenSigner, kind_of
 from emulator.errors import ErrorCode, TokenRejected
 
 NOW = 1_800_000_000.0
@@ -69,3 +74,117 @@ def test_peek_reports_forged_payload(signer):
     raw = TokenSigner("other").encode(TokenSigner("other").mint_pass(app_key="demo_app", action="x", now=NOW, ttl=1))
     kind, claims, ok = signer.peek(raw)
     assert kind is Kind.PASS and claims["app"] == "demo_app" and ok is False
+
+
+# --- the wire format is unchanged, and exactly one spelling of a signature is valid ------------
+
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+GOLDEN_SECRET = "golden-secret"
+GOLDEN_CLAIMS = {"app": "demo_app", "act": "login", "jti": "0123456789abcdef", "ip": "1.2.3.4",
+                 "ref": "https://shop.example/checkout", "plat": "web", "sat": 1800000000, "risk": 10,
+                 "iat": 1800000000.0, "exp": 1800000300.0}
+_GOLDEN_BODY = (".eJxVjFEOwiAQRO_Ct4FSqtZexlC6CpbKpmBsYry7Q2JM3K95b3fnJSyzGMRESzrXuBPWFYiYruEOupUAanRruv3h2J_s6Ca6YBH"
+                "qm5atNLIDrpCD8KVwHpTKPrGkzS4cSTlPbk6PgiuOtpY_aQTkmnXffAcdIc8wSOF_JaFo458yVb0_QPA0bQ.")
+# minted by the code before verification was rewritten: these strings are the wire format
+GOLDEN = {
+    Kind.PASS: "pt_" + _GOLDEN_BODY + "rD6eOpWeIeW0y3KiECf8emWgFvM",
+    Kind.SERVER: "sct_" + _GOLDEN_BODY + "J9voUnBbXltPbWwiXSt0Dv9nuzI",
+    Kind.DEGRADED: "dg_" + _GOLDEN_BODY + "ciIu_-t_IsATggi8x8rgtr9Ubkg",
+    Kind.OFFLINE: "offline_" + _GOLDEN_BODY + "RvbB69gLXxLC9egikZjRQNTwhyM",
+}
+GOLDEN_SMALL = "pt_eyJhcHAiOiJhIiwianRpIjoiaiIsImV4cCI6MX0.Txf9AlBb6JxGBnLPKNsA6Jd5btg"  # short: not compressed
+
+
+def padding_twins(token: str) -> list[str]:
+    """The other spellings of a token's last signature character: a SHA-1 MAC is 160 bits in 27
+    base64 characters, so the last one carries 4 bits of MAC and 2 padding bits a lax decoder ignores."""
+    last = B64URL.index(token[-1])
+    return [token[:-1] + B64URL[(last & ~0b11) | bits] for bits in range(4) if (last & ~0b11) | bits != last]
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_minting_is_byte_for_byte_the_golden_wire_format(kind):
+    assert TokenSigner(GOLDEN_SECRET).dumps(kind, GOLDEN_CLAIMS) == GOLDEN[kind]
+
+
+@pytest.mark.parametrize("raw", [*GOLDEN.values(), GOLDEN_SMALL])
+def test_golden_tokens_load_and_peek(raw):
+    signer = TokenSigner(GOLDEN_SECRET)
+    kind = kind_of(raw)
+    assert kind is not None
+    loaded = signer.load(raw, (kind,))
+    assert loaded.kind is kind and loaded.claims["app"] in ("demo_app", "a")
+    assert signer.peek(raw) == (kind, loaded.claims, True)
+
+
+def test_a_token_signed_by_plain_itsdangerous_defaults_loads(signer):
+    body = URLSafeSerializer("secret-a", salt="captchala-emulator/pass").dumps(GOLDEN_CLAIMS)
+    assert signer.load("pt_" + body, (Kind.PASS,)).claims == GOLDEN_CLAIMS
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_a_signature_differing_only_in_padding_bits_is_refused(kind):
+    signer = TokenSigner(GOLDEN_SECRET)
+    twins = padding_twins(GOLDEN[kind])
+    assert len(twins) == 3
+    for twin in twins:
+        with pytest.raises(TokenRejected) as exc:
+            signer.load(twin, (kind,))
+        assert exc.value.code is ErrorCode.INVALID_TOKEN and "bad signature" in exc.value.reason
+        assert signer.peek(twin) == (kind, GOLDEN_CLAIMS, False)
+
+
+@pytest.mark.parametrize("respell", [
+    lambda raw: raw + "=",                                                   # base64 padding
+    lambda raw: raw + "==",
+    lambda raw: raw + "é",                                                   # dropped as non-ASCII
+    lambda raw: raw + "\n",                                                  # dropped as whitespace
+    lambda raw: raw[:-5] + " " + raw[-5:-1] + "=" + raw[-1],                 # junk inside
+    lambda raw: raw[:raw.rindex(".")] + raw[raw.rindex("."):].replace("-", "+").replace("_", "/"),  # std alphabet
+])
+def test_no_other_spelling_of_a_valid_signature_is_accepted(respell):
+    signer, raw = TokenSigner(GOLDEN_SECRET), GOLDEN[Kind.DEGRADED]  # its signature has both - and _
+    assert respell(raw) != raw
+    with pytest.raises(TokenRejected, match="bad signature"):
+        signer.load(respell(raw), (Kind.DEGRADED,))
+    assert signer.peek(respell(raw))[2] is False
+
+
+@pytest.mark.parametrize("raw", ["pt_abc\ud800.c2ln", "pt_" + _GOLDEN_BODY + "\udcff", "pt_\ud800"])
+def test_a_lone_surrogate_is_a_bad_signature_not_a_crash(signer, raw):
+    with pytest.raises(TokenRejected) as exc:
+        signer.load(raw, (Kind.PASS,))
+    assert exc.value.code is ErrorCode.INVALID_TOKEN
+    kind, _, ok = signer.peek(raw)
+    assert kind is Kind.PASS and ok is False
+
+
+def test_a_signed_compressed_bomb_is_not_inflated_past_the_bound(signer):
+    """Even a correctly signed payload inflates to at most MAX_PAYLOAD_BYTES, in load and in peek."""
+    packed = base64.urlsafe_b64encode(zlib.compress(b'{"pad":"' + b"a" * 500_000 + b'"}', 9)).rstrip(b"=")
+    raw = "pt_" + URLSafeSerializer("secret-a", salt="captchala-emulator/pass").make_signer().sign(
+        b"." + packed).decode()
+    assert len(raw) <= MAX_TOKEN_LENGTH
+    tracemalloc.start()
+    try:
+        with pytest.raises(TokenRejected, match="cannot be decoded"):
+            signer.load(raw, (Kind.PASS,))
+        assert signer.peek(raw) == (Kind.PASS, None, True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 200_000, f"decoding took {peak} bytes"
+
+
+def test_a_padding_twin_over_http_is_invalid_and_leaves_the_token_unconsumed(mint, validate):
+    raw = mint()
+    for twin in padding_twins(raw):
+        assert validate(twin)["data"] == {"valid": False, "error": "invalid_token"}
+    assert validate(raw)["data"]["valid"] is True
+
+
+def test_a_lone_surrogate_over_http_is_invalid_token_not_a_500(client):
+    body = '{"pass_token": "pt_abc\\ud800.c2ln"}'
+    response = client.post("/v1/validate", data=body, content_type="application/json",
+                           headers={"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"})
+    assert response.status_code == 200 and response.json["data"] == {"valid": False, "error": "invalid_token"}

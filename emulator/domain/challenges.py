@@ -13,7 +13,7 @@ from ..store.base import Expired, Store
 from .apps import App, AppRegistry
 from .journal import consumer_number
 from .server_tokens import MAX_ACTION_LENGTH, check_server_token, redeem_server_token
-from .tokens import MAX_REFERER, BoundedSerializer, Kind, Token, TokenSigner, new_id
+from .tokens import MAX_REFERER, Kind, SignedCodec, Token, TokenSigner, new_id
 
 CHALLENGE_TTL = 120  # emulator choice: how long a widget may sit before solving (s)
 PRODUCTS = ("popup", "float", "embed", "bind")
@@ -131,18 +131,18 @@ class ChallengeCodec:
     """Signs challenges as `ch_<id>.<payload>.<sig>` with their own salt, so no token passes as one."""
 
     def __init__(self, secret: str):
-        self._serializer = BoundedSerializer(secret, salt="captchala-emulator/challenge")
+        self._codec = SignedCodec(secret, salt="captchala-emulator/challenge")
 
     def encode(self, ch: Challenge) -> str:
         claims = {"id": ch.id, "app": ch.app_key, "act": ch.action, "iat": round(ch.issued_at, 3),
                   "exp": round(ch.expires_at, 3), "uid": ch.uid, "ref": ch.referer}
-        payload = self._serializer.dumps({k: v for k, v in claims.items() if v is not None})
+        payload = self._codec.dumps({k: v for k, v in claims.items() if v is not None})
         return f"{ch.public_id}.{payload}"
 
     def decode(self, raw: str) -> Challenge:
         head, _, payload = raw.partition(".")
         try:
-            claims = self._serializer.loads(payload) if head.startswith(CHALLENGE_PREFIX) else None
+            claims = self._codec.loads(payload) if head.startswith(CHALLENGE_PREFIX) else None
         except BadData:
             claims = None
         if not isinstance(claims, dict) or CHALLENGE_PREFIX + str(claims.get("id")) != head:

@@ -1,18 +1,25 @@
 """TokenSigner: mint and load pt_/sct_/dg_/offline_ tokens, one itsdangerous salt per kind.
 
 A token is `<prefix><itsdangerous payload>.<signature>`; the salt differs per kind, so an
-sct_ re-prefixed as pt_ fails its signature. Claims use short keys to stay under 1024 chars."""
+sct_ re-prefixed as pt_ fails its signature. Claims use short keys to stay under 1024 chars.
+
+Minting goes through itsdangerous (its bytes are the wire format); verifying does not: a
+SignedCodec derives its key once, computes the MAC in one C call, and accepts the signature only
+as the exact base64url text it would write itself, so exactly one token string is valid per payload."""
 
 from __future__ import annotations
 
+import binascii
+import hashlib
+import hmac
+import json
 import secrets
 import zlib
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from itsdangerous import BadData, BadPayload, BadSignature, Serializer, URLSafeSerializer
-from itsdangerous.encoding import base64_decode
+from itsdangerous import BadPayload, BadSignature, URLSafeSerializer
 
 from ..errors import ErrorCode, TokenRejected
 
@@ -21,6 +28,11 @@ MAX_PAYLOAD_BYTES = 16 * 1024  # a real token's claims inflate to well under 1 K
 MAX_REFERER = 256
 MAX_UID = 128
 DEGRADED_TTL = 300  # dg_ tokens live 5 minutes (docs/compatibility.md §6)
+# itsdangerous's defaults, pinned: they are the wire format, and SignedCodec's MAC must match them
+_WIRE_SIGNER = {"digest_method": hashlib.sha1, "key_derivation": "django-concat"}
+_WIRE_DIGEST = "sha1"
+_URLSAFE_TO_STD = bytes.maketrans(b"-_", b"+/")
+_STD_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 class Kind(str, Enum):
@@ -39,24 +51,71 @@ _LABELS = {"pt_": "pass", "sct_": "server", "dg_": "degraded", "offline_": "offl
 
 KIND_BY_LABEL = {k.label: k for k in Kind}
 # longest prefix first so "offline_" is not mistaken for anything shorter
-_PREFIXES = sorted(Kind, key=lambda k: -len(k.value))
+_PREFIXES = tuple((k.value, k) for k in sorted(Kind, key=lambda k: -len(k.value)))
 
 
-class BoundedSerializer(URLSafeSerializer):
-    """itsdangerous's URL-safe serializer that never inflates a payload past MAX_PAYLOAD_BYTES
-    and refuses JSON nested too deeply: a forged 1 KiB token cannot cost megabytes or a traceback."""
+class SignedCodec:
+    """One salt's `<payload>.<signature>` codec: itsdangerous's URL-safe format, verified canonically.
 
-    def load_payload(self, payload: bytes, *args: Any, serializer: Any | None = None, **kwargs: Any) -> Any:
-        compressed = payload.startswith(b".")
+    The signature must be byte for byte the unpadded base64url of HMAC-SHA1(key, payload): a lax
+    base64 decoder would also take its padding-bit twins, `=`, whitespace or non-ASCII noise."""
+
+    def __init__(self, secret: str, salt: str):
+        self._serializer = URLSafeSerializer(secret, salt=salt, signer_kwargs=_WIRE_SIGNER)
+        self._key = self._serializer.make_signer().derive_key()
+
+    def dumps(self, claims: dict[str, Any]) -> str:
+        return self._serializer.dumps(claims)
+
+    def loads(self, body: str) -> Any:
+        """The verified payload; BadSignature unless signed exactly so, BadPayload if it does not decode."""
+        payload, signed = self._unsign(body)
+        if payload is None or not signed:
+            raise BadSignature("signature does not match")
+        return decode_payload(payload)
+
+    def loads_unsafe(self, body: str) -> tuple[bool, Any]:
+        """(signature ok, payload or None) like itsdangerous's loads_unsafe: a signed payload that
+        does not decode raises BadPayload; an unsigned one is just None."""
+        payload, signed = self._unsign(body)
+        if payload is None:
+            return False, None
+        if signed:
+            return True, decode_payload(payload)
         try:
-            data = base64_decode(payload[1:] if compressed else payload)
-            if compressed:
-                data = _inflate(data)
-            return Serializer.load_payload(self, data, serializer=serializer)
+            return False, decode_payload(payload)
         except BadPayload:
-            raise
-        except (Exception, RecursionError) as exc:  # itsdangerous's contract: a decoding failure is BadPayload
-            raise BadPayload("payload could not be decoded", original_error=exc) from None
+            return False, None
+
+    def _unsign(self, body: str) -> tuple[bytes | None, bool]:
+        """(payload, signature ok); payload None when there is no separator."""
+        payload, sep, signature = body.encode("utf-8", "surrogatepass").rpartition(b".")
+        if not sep:
+            return None, False
+        mac = binascii.b2a_base64(hmac.digest(self._key, payload, _WIRE_DIGEST), newline=False)
+        return payload, hmac.compare_digest(signature, mac.translate(_STD_TO_URLSAFE).rstrip(b"="))
+
+
+def decode_payload(payload: bytes) -> Any:
+    """itsdangerous's URL-safe payload (`.` = zlib), never inflated past MAX_PAYLOAD_BYTES and with
+    JSON nested too deeply refused: a forged 1 KiB token cannot cost megabytes or a traceback."""
+    compressed = payload.startswith(b".")
+    try:
+        data = _base64_decode(payload[1:] if compressed else payload)
+        if compressed:
+            data = _inflate(data)
+        return json.loads(data.decode("utf-8"))
+    except BadPayload:
+        raise
+    except (Exception, RecursionError) as exc:  # itsdangerous's contract: a decoding failure is BadPayload
+        raise BadPayload("payload could not be decoded", original_error=exc) from None
+
+
+def _base64_decode(text: bytes) -> bytes:
+    """itsdangerous's lax base64url decoding: non-ASCII and non-alphabet bytes are skipped."""
+    if not text.isascii():
+        text = bytes(b for b in text if b < 128)
+    return binascii.a2b_base64(text.translate(_URLSAFE_TO_STD) + b"=" * (-len(text) % 4))
 
 
 def _inflate(data: bytes) -> bytes:
@@ -68,8 +127,8 @@ def _inflate(data: bytes) -> bytes:
 
 
 def kind_of(token: str) -> Kind | None:
-    for kind in _PREFIXES:
-        if token.startswith(kind.value):
+    for prefix, kind in _PREFIXES:
+        if token.startswith(prefix):
             return kind
     return None
 
@@ -100,12 +159,10 @@ class Token:
 
 class TokenSigner:
     def __init__(self, secret: str):
-        self._serializers = {
-            kind: BoundedSerializer(secret, salt=f"captchala-emulator/{kind.label}") for kind in Kind
-        }
+        self._codecs = {kind: SignedCodec(secret, salt=f"captchala-emulator/{kind.label}") for kind in Kind}
 
     def dumps(self, kind: Kind, claims: dict[str, Any]) -> str:
-        token = kind.value + self._serializers[kind].dumps(claims)
+        token = kind.value + self._codecs[kind].dumps(claims)
         if len(token) > MAX_TOKEN_LENGTH:  # guarded by the field limits; never expected
             raise ValueError(f"token would be {len(token)} characters")
         return token
@@ -122,7 +179,7 @@ class TokenSigner:
             raise TokenRejected(ErrorCode.INVALID_TOKEN,
                                 f"wrong kind: a {kind.label} token ({kind.value}) where {wanted} is expected")
         try:
-            claims = self._serializers[kind].loads(token[len(kind.value):])
+            claims = self._codecs[kind].loads(token[len(kind.value):])
         except BadPayload:
             raise TokenRejected(ErrorCode.INVALID_TOKEN, "signed payload cannot be decoded") from None
         except BadSignature:
@@ -138,8 +195,8 @@ class TokenSigner:
         if kind is None or len(token) > MAX_TOKEN_LENGTH:
             return kind, None, False
         try:
-            ok, payload = self._serializers[kind].loads_unsafe(token[len(kind.value):])
-        except BadData:  # signed, but its payload does not decode
+            ok, payload = self._codecs[kind].loads_unsafe(token[len(kind.value):])
+        except BadPayload:  # signed, but its payload does not decode
             return kind, None, True
         return kind, payload if isinstance(payload, dict) else None, ok
 
