@@ -127,12 +127,15 @@ def test_forged_challenge_ids_are_refused(codec, mangle):
 
 
 def test_challenge_ids_keep_their_wire_format_byte_for_byte():
-    """Minted by the code before verification was rewritten: this string is the wire format."""
-    golden = ("ch_0123456789abcdef..eJyrVspMUbJSMjA0MjYxNTO3sExMSk5JTVPSUUosKABKpKTm5seDmECB5BKgQE5-emYekJeZCOQZ"
-              "WhhAgZ6BjlJqRQFCyAwoVAsA1akZEA.jSNDKSHf35fs4MYvAmzSb3x3JZc")
+    """A challenge id minted now (uncompressed) and one minted by earlier versions (compressed)."""
+    minted = ("ch_0123456789abcdef.eyJpZCI6IjAxMjM0NTY3ODlhYmNkZWYiLCJhcHAiOiJkZW1vX2FwcCIsImFjdCI6ImxvZ2luIiwiaWF0Ijox"
+              "ODAwMDAwMDAwLjAsImV4cCI6MTgwMDAwMDA2MC4wfQ.NjVvLUhfaCMYdlRRmE9BM88N-qg")
+    earlier = ("ch_0123456789abcdef..eJyrVspMUbJSMjA0MjYxNTO3sExMSk5JTVPSUUosKABKpKTm5seDmECB5BKgQE5-emYekJeZCOQZ"
+               "WhhAgZ6BjlJqRQFCyAwoVAsA1akZEA.jSNDKSHf35fs4MYvAmzSb3x3JZc")
     ch = Challenge("0123456789abcdef", "demo_app", "login", 1800000000.0, 1800000060.0)
-    assert ChallengeCodec("golden-secret").encode(ch) == golden
-    assert ChallengeCodec("golden-secret").decode(golden) == ch
+    assert ChallengeCodec("golden-secret").encode(ch) == minted
+    assert ChallengeCodec("golden-secret").decode(minted) == ch
+    assert ChallengeCodec("golden-secret").decode(earlier) == ch
 
 
 def test_a_challenge_signature_differing_only_in_padding_bits_is_refused(codec):

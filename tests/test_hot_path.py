@@ -67,3 +67,15 @@ def test_a_success_envelope_is_byte_for_byte_what_flask_jsonify_writes():
         mine, flasks = envelope.ok(data), jsonify(envelope.ok_body(data))
     assert mine.get_data() == flasks.get_data()
     assert mine.mimetype == flasks.mimetype == "application/json"
+
+
+def test_the_store_encoding_is_exactly_json_dumps_compact_and_sorted():
+    """store.base.dump reuses one C encoder; stored text must not change."""
+    import json
+
+    from emulator.store.base import dump
+
+    nested = {"b": 1, "a": [1.5, None, True, "é\"\n"], "c": {"z": 1e16, "y": -0.0, "x": 10**30}}
+    values: tuple[object, ...] = (nested, [], {}, "x", 3)
+    for value in values:
+        assert dump(value) == json.dumps(value, separators=(",", ":"), sort_keys=True)

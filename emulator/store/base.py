@@ -15,6 +15,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 JOURNAL_SEQ = "journal_seq"  # the counter journal ids come from (a full reset restarts it)
@@ -183,8 +184,16 @@ class Store(JournalBackend):
 NO_HORIZON = float("-inf")
 
 
+# json.dumps(value, separators=(",", ":"), sort_keys=True) without building an encoder per call
+# (the journal entry and the consume record of every request go through here)
+_ENCODE = c_make_encoder(None, None, encode_basestring_ascii, None, ":", ",", True, False, True) \
+    if c_make_encoder is not None else None
+
+
 def dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    if _ENCODE is None:  # pragma: no cover - CPython always has the C encoder
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return "".join(_ENCODE(value, 0))
 
 
 def load(raw: str | bytes | None) -> Any:
