@@ -7,8 +7,10 @@ across processes. Connections are per thread and reopened after fork."""
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
 import sqlite3
+import struct
 import sys
 import threading
 import time
@@ -41,6 +43,7 @@ CREATE INDEX IF NOT EXISTS journal_token ON journal(token_fp);
 # true while `?` (an expiry) is after the purge horizon; parameters: expiry
 AFTER_HORIZON = f"NOT EXISTS (SELECT 1 FROM kv WHERE key = '{HORIZON_KEY}' AND CAST(value AS REAL) >= ?)"
 SINGLE_USE_TABLES = ("consumed", "uses")
+KV_CACHE_SIZE = 16  # get_many key tuples kept per process (callers use a few fixed ones)
 # one atomic statement: the row is inserted (rowcount 1) only if absent and after the horizon
 CONSUME = ("INSERT OR IGNORE INTO consumed(token_id, scope, expires_at, record) "
            f"SELECT ?, ?, ?, ? WHERE {AFTER_HORIZON}")
@@ -55,6 +58,8 @@ class SQLiteStore(Store):
         self._thread_lock: threading.RLock = threading.RLock()
         self._lock_pid = -1
         self._lock_file: IO[bytes] | None = None
+        self._kv_gen: _Generation | None = None
+        self._kv_cache: dict[tuple[str, ...], tuple[int, dict[str, str | None]]] = {}
         self._group: _Group | None = None
         self._inode: int | None = None
         if path != ":memory:":
@@ -91,22 +96,24 @@ class SQLiteStore(Store):
             self._local.conn = conn
         return conn
 
-    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor | _Finished:
+    def _run(self, sql: str, params: tuple[Any, ...] = (), *, kv_write: bool = False) -> sqlite3.Cursor | _Finished:
+        """One statement; a write commits under the writer lock (`kv_write`: it may change kv)."""
         try:
             if sql.startswith("SELECT"):  # WAL readers never wait for writers
                 return self._conn().execute(sql, params)
-            with self._writer():  # the statement runs to completion (and commits) under the lock
+            with self._writer(kv_write):  # the statement runs to completion (and commits) under the lock
                 cur = self._conn().execute(sql, params)
                 return _Finished(cur.fetchall(), cur.rowcount)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"sqlite {self.path}: {exc}") from exc
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """Several statements as one write transaction (rolled back on any error)."""
+    def _transaction(self, *, kv_write: bool = True) -> Iterator[sqlite3.Connection]:
+        """Several statements as one write transaction (rolled back on any error). Only the group
+        commit, which never writes kv, passes kv_write=False."""
         conn = self._conn()
         try:
-            with self._writer():
+            with self._writer(kv_write):
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield conn
@@ -126,12 +133,13 @@ class SQLiteStore(Store):
             raise StoreUnavailable(f"sqlite {self.path}: {exc}") from exc
 
     @contextmanager
-    def _writer(self) -> Iterator[None]:
+    def _writer(self, kv_write: bool = False) -> Iterator[None]:
         """One writer at a time: a thread lock within the process, flock across processes.
 
         SQLite's own busy handler sleeps 1, 2, 5, 10 ... ms between retries, so 64 threads in
         2 workers contending for its write lock spent most of their time asleep (p99 ~ 0.8 s
-        in `python -m emulator.bench`); a blocked flock wakes the moment the lock is free."""
+        in `python -m emulator.bench`); a blocked flock wakes the moment the lock is free.
+        A write that may change kv bumps the kv generation before the lock is released."""
         if self._lock_pid != os.getpid():  # forked: an inherited descriptor shares the parent's lock
             self._open_lock()
         with self._thread_lock:
@@ -141,15 +149,23 @@ class SQLiteStore(Store):
             try:
                 yield
             finally:
+                if kv_write and self._kv_gen is not None:  # also after a failure: a spare bump is harmless
+                    self._kv_gen.bump()
                 if fd is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _open_lock(self) -> None:
-        """Only a performance device: SQLite's own locking still guarantees every invariant."""
+        """The lock file: its flock orders writers (a performance device: SQLite's own locking
+        guarantees every invariant) and its first 8 bytes, mapped shared, count kv changes."""
         self._thread_lock, self._lock_pid = threading.RLock(), os.getpid()
+        self._kv_gen = None
+        self._kv_cache.clear()
         if self.path != ":memory:":
             self._lock_file = open(self.path + ".lock", "a+b")  # noqa: SIM115  (kept for the process's life)
             weakref.finalize(self, self._lock_file.close)  # a store dropped without close() lets it go too
+            self._kv_gen = _Generation.open(self._lock_file.fileno())
+            if self._kv_gen is not None:
+                weakref.finalize(self, self._kv_gen.close)
 
     # --- key/value -----------------------------------------------------------------
     def get(self, key: str) -> str | None:
@@ -157,13 +173,29 @@ class SQLiteStore(Store):
         return row[0] if row else None
 
     def get_many(self, keys: tuple[str, ...]) -> dict[str, str | None]:
+        """Served from this process's copy while the kv generation is unchanged: every request
+        reads the clock offset and profile version this way (Runtime.moment), which change
+        only through the control plane. The generation is read before the SELECT, so a copy
+        is never newer than its generation says, and a writer bumps it before releasing its
+        lock, so a change is seen by every request that starts after the change returned."""
+        if self._lock_pid != os.getpid():
+            self._open_lock()
+        generation = self._kv_gen.read() if self._kv_gen is not None else None
+        cached = self._kv_cache.get(keys)
+        if cached is not None and generation is not None and cached[0] == generation:
+            return dict(cached[1])
         found = dict(self._run(f"SELECT key, value FROM kv WHERE key IN ({', '.join('?' * len(keys))})",
                                keys).fetchall())
-        return {key: found.get(key) for key in keys}
+        values = {key: found.get(key) for key in keys}
+        if generation is not None:
+            if len(self._kv_cache) >= KV_CACHE_SIZE:
+                self._kv_cache.clear()
+            self._kv_cache[keys] = (generation, values)
+        return dict(values)
 
     def set(self, key: str, value: str) -> None:
         self._run("INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                  (key, value))
+                  (key, value), kv_write=True)
 
     def set_many(self, values: dict[str, str | None]) -> None:
         with self._transaction() as conn:
@@ -175,17 +207,17 @@ class SQLiteStore(Store):
                                  "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
     def set_if_absent(self, key: str, value: str) -> str:
-        self._run("INSERT OR IGNORE INTO kv(key, value) VALUES (?, ?)", (key, value))
+        self._run("INSERT OR IGNORE INTO kv(key, value) VALUES (?, ?)", (key, value), kv_write=True)
         return self.get(key) or value
 
     def delete(self, key: str) -> None:
-        self._run("DELETE FROM kv WHERE key = ?", (key,))
+        self._run("DELETE FROM kv WHERE key = ?", (key,), kv_write=True)
 
     def incr_float(self, key: str, amount: float) -> float:
         row = self._run(
             "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
             "SET value = CAST(CAST(value AS REAL) + CAST(excluded.value AS REAL) AS TEXT) RETURNING value",
-            (key, repr(float(amount)))).fetchone()
+            (key, repr(float(amount))), kv_write=True).fetchone()
         return float(row[0])
 
     # --- counters ------------------------------------------------------------------
@@ -294,7 +326,7 @@ class SQLiteStore(Store):
         """One transaction: each consume as its own atomic INSERT, then the journal entries,
         numbered from the sequence counter in one step. A failure fails every slot alike."""
         try:
-            with self._transaction() as conn:
+            with self._transaction(kv_write=False) as conn:
                 entries: list[_Slot] = []
                 for slot in batch:
                     if slot.entry is None:
@@ -400,6 +432,10 @@ class SQLiteStore(Store):
         if conn is not None:
             conn.close()
             self._local.conn = None
+        if self._kv_gen is not None:
+            self._kv_gen.close()
+            self._kv_gen = None
+        self._kv_cache.clear()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file, self._lock_pid = None, -1  # reopened on next use
@@ -418,6 +454,40 @@ class _Finished:
 
     def fetchall(self) -> list[Any]:
         return self.rows
+
+
+class _Generation:
+    """A counter of kv changes shared by every process on one database: 8 bytes of the lock
+    file, mapped shared. Bumped only under the writer flock, so increments are never lost."""
+
+    COUNTER = struct.Struct("<Q")
+
+    def __init__(self, mapped: mmap.mmap) -> None:
+        self._map = mapped
+
+    @classmethod
+    def open(cls, fd: int) -> _Generation | None:
+        """Map the lock file's counter (growing a fresh file to 8 zero bytes); None if the file
+        system cannot map it, and then every get_many reads the database."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.fstat(fd).st_size < cls.COUNTER.size:
+                    os.ftruncate(fd, cls.COUNTER.size)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            return cls(mmap.mmap(fd, cls.COUNTER.size))
+        except (OSError, ValueError):
+            return None
+
+    def read(self) -> int:
+        return self.COUNTER.unpack_from(self._map)[0]
+
+    def bump(self) -> None:
+        self.COUNTER.pack_into(self._map, 0, (self.read() + 1) % 2**64)
+
+    def close(self) -> None:
+        self._map.close()
 
 
 class _Slot:
