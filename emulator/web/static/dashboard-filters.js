@@ -3,8 +3,7 @@
 // Plain JS, no build step; it only reads the rows dashboard.js renders, and the control plane.
 (function () {
   "use strict";
-  const base = document.body.dataset.base;
-  const adminToken = document.body.dataset.adminToken;
+  const { api } = window.captchalaDashboard;
   const $ = (id) => document.getElementById(id);
   const CELL = { endpoint: 2, app: 3, outcome: 5 };
 
@@ -74,10 +73,7 @@
 
   async function pollProfile() {
     try {
-      const headers = { Accept: "application/json" };
-      if (adminToken) headers.Authorization = "Bearer " + adminToken;
-      const response = await fetch(base + "/profile", { headers });
-      if (response.ok) renderRules(await response.json());
+      renderRules(await api("GET", "/profile"));
     } catch (err) {
       $("profile-rules-none").textContent = "cannot read the profile: " + err.message;
     } finally {

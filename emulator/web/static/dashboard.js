@@ -2,35 +2,11 @@
 // Plain JS, no build step. Every value from the server is inserted with textContent.
 (function () {
   "use strict";
-  const base = document.body.dataset.base;
-  const adminToken = document.body.dataset.adminToken;
+  const { api, el, clockTime } = window.captchalaDashboard;
   const $ = (id) => document.getElementById(id);
   const seen = new Set();
   const MAX_ROWS = 500;
   let newest = 0;
-
-  async function api(method, path, body) {
-    const headers = { Accept: "application/json" };
-    if (adminToken) headers.Authorization = "Bearer " + adminToken;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(base + path, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const answer = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(answer.message || answer.error || "HTTP " + response.status);
-    return answer;
-  }
-
-  function el(tag, text, className) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    if (className) node.className = className;
-    return node;
-  }
-
-  function clockTime(ts) {
-    return typeof ts === "number" ? new Date(ts * 1000).toISOString().slice(11, 19) : "";
-  }
 
   // --- request log ----------------------------------------------------------------
   function outcomeClass(entry) {

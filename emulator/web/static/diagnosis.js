@@ -3,37 +3,17 @@
 // explanation draws (window.captchalaTimeline). Every server value goes in through textContent.
 (function () {
   "use strict";
-  const base = document.body.dataset.base;
-  const adminToken = document.body.dataset.adminToken;
+  const { api, el, clockTime } = window.captchalaDashboard;
+  const get = (path) => api("GET", path);
   const SVG = "http://www.w3.org/2000/svg";
   const $ = (id) => document.getElementById(id);
   const BUCKETS = 24;
-
-  async function get(path) {
-    const headers = { Accept: "application/json" };
-    if (adminToken) headers.Authorization = "Bearer " + adminToken;
-    const response = await fetch(base + path, { headers });
-    const answer = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(answer.message || answer.error || "HTTP " + response.status);
-    return answer;
-  }
-
-  function el(tag, text, className) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    if (className) node.className = className;
-    return node;
-  }
 
   function svg(tag, attrs, text) {
     const node = document.createElementNS(SVG, tag);
     Object.entries(attrs || {}).forEach(([k, v]) => node.setAttribute(k, String(v)));
     if (text !== undefined) node.textContent = String(text);
     return node;
-  }
-
-  function hhmmss(ts) {
-    return typeof ts === "number" ? new Date(ts * 1000).toISOString().slice(11, 19) : "";
   }
 
   // --- diagnosis -----------------------------------------------------------------------
@@ -105,8 +85,8 @@
         chart.append(rect);
       });
     });
-    chart.append(svg("text", { x: 0, y: height - 6 }, hhmmss(t0)));
-    chart.append(svg("text", { x: width, y: height - 6, "text-anchor": "end" }, hhmmss(t1)));
+    chart.append(svg("text", { x: 0, y: height - 6 }, clockTime(t0)));
+    chart.append(svg("text", { x: width, y: height - 6, "text-anchor": "end" }, clockTime(t1)));
     chart.append(svg("text", { x: width / 2, y: height - 6, "text-anchor": "middle" }, `max ${most} per bar`));
     return chart;
   }
