@@ -66,3 +66,49 @@ def test_threads_share_transactions_too(tmp_path):
     assert all(won) and sum(batches) == WRITERS * 20
     assert len(batches) < WRITERS * 20  # some writes shared a transaction
     store.close()
+
+
+INTERRUPTED_WAVE = textwrap.dedent("""
+    from gevent import monkey
+    monkey.patch_all()
+    import json, sys
+    import gevent
+    from emulator.errors import StoreUnavailable
+    from emulator.store.sqlite import SQLiteStore
+
+    store = SQLiteStore("sqlite:///" + sys.argv[1], sys.argv[1])
+    write_batch, calls = store._write_batch, []
+
+    def first_write_interrupted(batch):
+        calls.append(len(batch))
+        if len(calls) == 1:
+            raise RuntimeError("interrupted")  # what a timeout in the leader's own request looks like
+        write_batch(batch)
+
+    store._write_batch = first_write_interrupted
+
+    def request(n):
+        try:
+            return store.journal_append({"request_key": f"k{n}"}, capacity=1000)
+        except StoreUnavailable:
+            return "unavailable"
+        except RuntimeError:
+            return "leader"
+
+    first = [g.get() for g in [gevent.spawn(request, n) for n in range(8)]]
+    after = [g.get() for g in [gevent.spawn(request, n) for n in range(8, 16)]]
+    print(json.dumps({"calls": calls, "first": first, "after": after}))
+""")
+
+
+def test_an_interrupted_group_write_fails_its_own_requests_cleanly_and_the_next_wave_writes(tmp_path):
+    """Never a silent None: a consume would read it as "not won", an entry would have no number."""
+    db = tmp_path / "s.db"
+    SQLiteStore(f"sqlite:///{db}", str(db)).close()
+    done = subprocess.run([sys.executable, "-c", INTERRUPTED_WAVE, str(db)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["calls"][0] == 8  # the whole first wave was in the interrupted write
+    assert sorted(out["first"], key=str) == ["leader"] + ["unavailable"] * 7
+    assert sorted(out["after"]) == list(range(1, 9))  # numbered from 1: the interrupted write stored nothing
