@@ -61,9 +61,10 @@ class EmulatorProcess:
 
 
 def start_emulator(*args: str, env: dict | None = None, cwd: str | Path | None = None,
-                   ready_timeout: float = 30) -> EmulatorProcess:
-    """Start `python -m emulator serve --port 0 <args>` and wait until it is healthy."""
-    cmd = [sys.executable, "-m", "emulator", "serve", "--port", "0", *args]
+                   ready_timeout: float = 30, entry: str = "emulator") -> EmulatorProcess:
+    """Start `python -m emulator serve --port 0 <args>` and wait until it is healthy (`entry`: another
+    module that runs the same command line, e.g. tests.support.serve_probe)."""
+    cmd = [sys.executable, "-m", entry, "serve", "--port", "0", *args]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env,
                             cwd=cwd, start_new_session=True)
