@@ -20,6 +20,9 @@ from .settings import Settings
 # Open connections (greenlets) per gevent worker, gunicorn's default; beyond it, new
 # connections wait in the listen backlog until one closes.
 GEVENT_CONNECTIONS = 1000
+# gunicorn's gevent worker, patched without re-reading every package's entry points 25 times (named,
+# not imported: gunicorn imports it in the master, and only `serve` needs gevent)
+GEVENT_WORKER = "emulator.gevent_worker.GeventWorker"
 # What a worker serves with (the app factory, every blueprint and the domain behind them): `serve`
 # imports it in the master, before the fork, so every worker shares one copy of its pages.
 SERVING_MODULES = ("emulator.app",)
@@ -141,7 +144,7 @@ def worker_options(s: Settings) -> dict:
         return {"worker_class": "gthread", "threads": s.threads}
     if s.worker_class != "gevent":
         raise ConfigError(f"--worker-class {s.worker_class!r}: expected gevent or gthread")
-    return {"worker_class": "gevent", "worker_connections": GEVENT_CONNECTIONS}
+    return {"worker_class": GEVENT_WORKER, "worker_connections": GEVENT_CONNECTIONS}
 
 
 def prepare(settings: Settings) -> Runtime:

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_gevent_is_the_default_and_gthread_keeps_its_threads():
-    assert worker_options(Settings())["worker_class"] == "gevent"
+    assert worker_options(Settings())["worker_class"] == "emulator.gevent_worker.GeventWorker"  # gunicorn's, faster
     assert worker_options(Settings(worker_class="gthread", threads=8)) == {"worker_class": "gthread", "threads": 8}
 
 
