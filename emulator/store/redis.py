@@ -22,6 +22,8 @@ from redis.retry import Retry
 from ..errors import StoreUnavailable
 from ..logs import redact_url
 from .base import HORIZON_KEY, JOURNAL_SEQ, NO_HORIZON, Expired, JournalQuery, Record, Store, dump, load
+from .group import Group
+from .redis_batch import Append, Lua, Pipeline, Read, Script
 
 T = TypeVar("T")
 
@@ -69,6 +71,7 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
 end
 return redis.call('HGET', KEYS[1], ARGV[1])
 """
+CONSUME_LUA = Lua(CONSUME)
 
 # KEYS: uses hash, owner hash, scope set, expiry zset, scopes registry, horizon
 # ARGV: key, scope, expires_at. Returns the uses so far, or {horizon} (nothing counted).
@@ -82,21 +85,6 @@ if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 1 then
 end
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 return v
-"""
-
-# KEYS: ids zset, entries hash, counters hash. ARGV: seq field, entry json, capacity.
-# Keeps the newest `capacity` ids.
-JOURNAL_APPEND = """
-local id = redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
-redis.call('HSET', KEYS[2], id, ARGV[2])
-redis.call('ZADD', KEYS[1], id, id)
-local cut = id - tonumber(ARGV[3])
-while true do
-  local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cut, 'LIMIT', 0, 500)
-  if #old == 0 then return id end
-  redis.call('ZREM', KEYS[1], unpack(old))
-  redis.call('HDEL', KEYS[2], unpack(old))
-end
 """
 
 # Drop rows of one family whose expiry is before ARGV[1]; ARGV[2] is the scope-set prefix.
@@ -166,6 +154,8 @@ class RedisStore(Store):
         self._pid: int | None = None
         self._client: redis.Redis | None = None
         self._scripts: dict[str, Any] = {}
+        self._pipeline: Pipeline | None = None
+        self._group: Group | None = None
         self._nonce_prefix = secrets.token_hex(6)
         self._nonce_seq = 0
 
@@ -178,8 +168,22 @@ class RedisStore(Store):
                 if self._client is None or self._pid != pid:
                     self._client = self._connect()
                     self._scripts = {}
+                    self._pipeline = Pipeline(self._own_connection, f"redis {self.url}")
+                    self._group = Group(self._pipeline.flush)
                     self._pid = pid
         return self._client
+
+    def _batched(self, op: Read | Script | Append) -> Any:
+        """The hot path (get, consume, journal): this process's concurrent calls share one
+        pipeline (see redis_batch.py); the answer is this op's own reply."""
+        self._redis()  # (re)creates the group after fork
+        assert self._group is not None
+        return self._group.submit(op)
+
+    def _own_connection(self) -> redis.Connection:
+        """A connection outside the pool, for the pipeline only (it sends one batch at a time)."""
+        pool = self._redis().connection_pool
+        return cast(redis.Connection, pool.connection_class(**pool.connection_kwargs))
 
     def _connect(self) -> redis.Redis:
         try:
@@ -213,7 +217,11 @@ class RedisStore(Store):
 
     # --- key/value -----------------------------------------------------------------
     def get(self, key: str) -> str | None:
-        return cast("str | None", self._call(lambda r: r.get(self._k("kv", key))))
+        return cast("str | None", self._batched(Read((self._k("kv", key),)))[0])
+
+    def get_many(self, keys: tuple[str, ...]) -> dict[str, str | None]:
+        values = self._batched(Read(tuple(self._k("kv", key) for key in keys)))
+        return dict(zip(keys, values, strict=True))
 
     def set(self, key: str, value: str) -> None:
         self._call(lambda r: r.set(self._k("kv", key), value))
@@ -258,8 +266,8 @@ class RedisStore(Store):
         # The nonce makes the script safe to retry: if a lost reply hid our own success,
         # the stored value still carries our nonce and we know the win was ours.
         nonce = self._nonce()
-        stored = self._run("consume", CONSUME, [*self._family("consumed", scope), self._k("kv", HORIZON_KEY)],
-                           [token_id, dump({"n": nonce, "r": record}), scope, repr(float(expires_at))])
+        stored = self._batched(Script(CONSUME_LUA, (*self._family("consumed", scope), self._k("kv", HORIZON_KEY)),
+                                      (token_id, dump({"n": nonce, "r": record}), scope, repr(float(expires_at)))))
         if stored is None:
             return None
         if isinstance(stored, list):
@@ -315,12 +323,12 @@ class RedisStore(Store):
 
     # --- journal -------------------------------------------------------------------
     def journal_append(self, entry: Record, *, capacity: int) -> int:
-        """The id comes from the `journal_seq` counter inside the same script as the insert;
-        the stored JSON leaves it out and readers put it back from the hash field."""
+        """The id comes from the `journal_seq` counter inside the same script as the insert (one
+        script numbers a whole pipeline's entries); the stored JSON leaves it out and readers put
+        it back from the hash field. Stored before this returns."""
         entry = {k: v for k, v in entry.items() if k != "id"}
-        return int(self._run("journal_append", JOURNAL_APPEND,
-                             [self._k("journal", "ids"), self._k("journal", "entries"), self._k("counters")],
-                             [JOURNAL_SEQ, dump(entry), int(capacity)]))
+        keys = (self._k("journal", "ids"), self._k("journal", "entries"), self._k("counters"))
+        return int(self._batched(Append(keys, JOURNAL_SEQ, dump(entry), int(capacity))))
 
     def journal_query(self, query: JournalQuery) -> list[Record]:
         """Walk the ids (oldest first after `after_id`, else newest first) in chunks, filtering
@@ -392,8 +400,12 @@ class RedisStore(Store):
 
     def close(self) -> None:
         client, self._client = self._client, None
-        if client is not None and self._pid == os.getpid():
-            client.close()
+        pipeline, self._pipeline, self._group = self._pipeline, None, None
+        if self._pid == os.getpid():
+            if pipeline is not None:
+                pipeline.close()
+            if client is not None:
+                client.close()
 
 
 def _reset_all_script(prefix: str) -> str:
