@@ -1,0 +1,73 @@
+"""Group (emulator/store/group.py): concurrent calls share one flush, and a flush that fails
+fails exactly the calls it carried, never leaving one waiting. The gevent cases run in a
+child process with gevent's monkey patching, as in a `serve` worker (deterministic: a
+greenlet runs until it waits)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emulator.errors import StoreUnavailable
+from emulator.store.group import Group, Slot
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Three greenlets submit at once; the first flush raises (a bug), later ones answer op * 10.
+WAVES = """
+from gevent import monkey
+monkey.patch_all()
+import json
+import gevent
+from emulator.store.group import Group
+
+flushes = []
+def flush(batch):
+    flushes.append(sorted(slot.op for slot in batch))
+    if len(flushes) == 1:
+        raise RuntimeError("a bug in the flush")
+    for slot in batch:
+        slot.result = slot.op * 10
+
+group = Group(flush)
+def call(op):
+    try:
+        return group.submit(op)
+    except Exception as exc:
+        return type(exc).__name__
+
+first = [g.get() for g in gevent.joinall([gevent.spawn(call, op) for op in (1, 2, 3)])]
+second = [g.get() for g in gevent.joinall([gevent.spawn(call, op) for op in (4, 5, 6)])]
+print(json.dumps({"flushes": flushes, "first": first, "second": second}))
+"""
+
+
+def test_greenlets_share_a_flush_and_a_failed_flush_fails_only_its_own_calls():
+    done = subprocess.run([sys.executable, "-c", WAVES], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    assert out["flushes"] == [[1, 2, 3], [4, 5, 6]]  # one flush per wave
+    assert out["first"] == ["RuntimeError", "StoreUnavailable", "StoreUnavailable"]  # the leader sees the bug
+    assert out["second"] == [40, 50, 60]  # and the group goes on
+
+
+def test_with_threads_a_lone_call_is_flushed_at_once():
+    def flush(batch: list[Slot]) -> None:
+        for slot in batch:
+            slot.result = slot.op + 1
+
+    assert Group(flush).submit(1) == 2
+
+
+def test_an_error_the_flush_sets_is_raised_to_its_caller():
+    def flush(batch: list[Slot]) -> None:
+        for slot in batch:
+            slot.error = StoreUnavailable("redis down")
+
+    with pytest.raises(StoreUnavailable, match="redis down"):
+        Group(flush).submit(1)
