@@ -103,3 +103,11 @@ def test_a_command_redis_refuses_is_store_unavailable_and_the_others_still_work(
         admin.config_set("maxmemory", 0)
     assert store.consume("t", scope="", expires_at=2e9, record={}) is None
     assert store.journal_append({"n": 1}, capacity=10) == 1
+
+
+def test_non_ascii_values_travel_intact(store):
+    """The pipeline packs commands itself: lengths are in bytes, not characters."""
+    assert store.consume("tök€n-✓", scope="äpp", expires_at=2e9, record={"who": "Zoë 🦊"}) is None
+    assert store.consume("tök€n-✓", scope="äpp", expires_at=2e9, record={}) == {"who": "Zoë 🦊"}
+    entry_id = store.journal_append({"app_key": "äpp", "note": "naïve ☃"}, capacity=10)
+    assert store.journal_query(JournalQuery(app_key="äpp")) == [{"app_key": "äpp", "note": "naïve ☃", "id": entry_id}]

@@ -31,43 +31,46 @@ class Slot:
 
 
 class Group:
-    """A process's queue of calls and whether a leader is flushing them. `flush` sets each
-    slot's `result` or `error`; it runs with no lock held, one flush at a time."""
+    """A process's queue of calls and the flush under way, if any. `flush` sets each slot's
+    `result` or `error`; it runs with no lock held, one flush at a time."""
 
     def __init__(self, flush: Callable[[list[Slot]], None]) -> None:
         self._flush = flush
-        self._writing = False
+        self._lock = threading.Lock()
         self._pending: list[Slot] = []
-        self._cond = threading.Condition(threading.Lock())
+        self._flushing: threading.Event | None = None  # set when the flush under way is done
         self._cooperative = gevent_patched()
 
     def submit(self, op: Any) -> Any:
         """Queue `op`, wait for the flush that carries it, and return its result (or raise its error)."""
         slot = Slot(op)
-        with self._cond:
+        with self._lock:
             self._pending.append(slot)
-            while not slot.done:
-                if self._writing:
-                    self._cond.wait()
-                else:
-                    self._lead(slot)
+        while not slot.done:
+            with self._lock:
+                flushing = self._flushing
+                if flushing is None:
+                    self._flushing = threading.Event()
+            if flushing is None:
+                self._lead(slot)
+            else:
+                flushing.wait()
         if slot.error is not None:
             raise slot.error
         return slot.result
 
     def _lead(self, own: Slot) -> None:
-        """Flush everything queued (called and returning with the condition held)."""
-        self._writing = True
-        self._cond.release()
+        """Flush everything queued so far, `own` included (unless an earlier flush took it)."""
         batch: list[Slot] = []
         try:
             if self._cooperative:
                 time.sleep(0)  # patched by gevent: let the other ready greenlets queue first
-            with self._cond:
+            with self._lock:
                 batch, self._pending = self._pending, []
-            self._flush(batch)
+            if batch:
+                self._flush(batch)
         except BaseException as exc:  # a bug or a killed greenlet: the others must not wait forever
-            with self._cond:
+            with self._lock:
                 if own in self._pending:  # interrupted before taking the queue: nobody waits for ours
                     self._pending.remove(own)
             for slot in batch:
@@ -75,11 +78,12 @@ class Group:
                     slot.error = StoreUnavailable(f"the store call was interrupted: {type(exc).__name__}")
             raise
         finally:
-            self._cond.acquire()
-            self._writing = False
-            for slot in batch:
-                slot.done = True
-            self._cond.notify_all()
+            with self._lock:
+                for slot in batch:
+                    slot.done = True
+                done, self._flushing = self._flushing, None
+            assert done is not None
+            done.set()
 
 
 def gevent_patched() -> bool:

@@ -147,7 +147,7 @@ class Pipeline:
     def _round_trip(self, commands: list[Command]) -> list[Any]:
         conn = self._conn or self._open()
         try:
-            conn.send_packed_command(conn.pack_commands(commands))
+            conn.send_packed_command([_pack(commands)])  # one buffer: one send, not one per 6 kB
             replies: list[Any] = []
             for _ in commands:
                 try:
@@ -162,6 +162,18 @@ class Pipeline:
     def _open(self) -> redis.Connection:
         self._conn = self._connect()
         return self._conn
+
+
+def _pack(commands: list[Command]) -> bytes:
+    """RESP for our own commands (str, int and bytes arguments only): leaner than redis-py's
+    general packer, which checked and encoded each argument in several calls."""
+    out: list[bytes] = []
+    for command in commands:
+        out.append(b"*%d\r\n" % len(command))
+        for arg in command:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
 
 
 def _plan(batch: list[Slot]) -> tuple[list[Command], list[Deliver], dict[str, str]]:
