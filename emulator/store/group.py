@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from ..errors import StoreUnavailable
@@ -36,10 +37,11 @@ class Group:
 
     def __init__(self, flush: Callable[[list[Slot]], None]) -> None:
         self._flush = flush
-        self._lock = threading.Lock()
+        self._cooperative = gevent_patched()
+        # gevent: one OS thread whose greenlets switch only where they wait, so no lock is needed
+        self._lock: AbstractContextManager[Any] = nullcontext() if self._cooperative else threading.Lock()
         self._pending: list[Slot] = []
         self._flushing: threading.Event | None = None  # set when the flush under way is done
-        self._cooperative = gevent_patched()
 
     def submit(self, op: Any) -> Any:
         """Queue `op`, wait for the flush that carries it, and return its result (or raise its error)."""
