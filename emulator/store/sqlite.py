@@ -13,16 +13,16 @@ import sqlite3
 import struct
 import sys
 import threading
-import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from urllib.parse import quote
 
 from ..errors import StoreUnavailable
 from .base import HORIZON_KEY, JOURNAL_SEQ, NO_HORIZON, Expired, JournalQuery, Record, Store, dump, load
+from .group import Group, Slot, gevent_patched
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,7 +60,8 @@ class SQLiteStore(Store):
         self._lock_file: IO[bytes] | None = None
         self._kv_gen: _Generation | None = None
         self._kv_cache: dict[tuple[str, ...], tuple[int, dict[str, str | None]]] = {}
-        self._group: _Group | None = None
+        self._group: Group | None = None
+        self._group_pid = -1
         self._inode: int | None = None
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -235,7 +236,7 @@ class SQLiteStore(Store):
 
     # --- single use ----------------------------------------------------------------
     def consume(self, token_id: str, *, scope: str, expires_at: float, record: Record) -> Record | Expired | None:
-        if self._grouped(_Slot(consume=(token_id, scope, expires_at, dump(record), expires_at))):
+        if self._grouped(_Consume((token_id, scope, expires_at, dump(record), expires_at))):
             return None
         return self.consumed(token_id, expires_at=expires_at) or {}  # {}: reset in between
 
@@ -278,84 +279,27 @@ class SQLiteStore(Store):
     # --- journal -------------------------------------------------------------------
     def journal_append(self, entry: Record, *, capacity: int) -> int:
         """Numbered and stored by the next group commit (see `_grouped`), before this returns."""
-        return self._grouped(_Slot(entry=entry, capacity=capacity))
+        return self._grouped(_Entry(entry, capacity))
 
-    def _grouped(self, slot: _Slot) -> Any:
-        """Group commit: the hot path's writes (consumes, journal entries) of one process share
-        one write transaction.
+    def _grouped(self, op: _Consume | _Entry) -> Any:
+        """Group commit (store/group.py): the consumes and journal entries that one process's
+        concurrent requests reach together share one write transaction, each still its own
+        statement with its own answer, each committed before its call returns. Taking the
+        writer lock and committing once per write made concurrent requests queue behind it and
+        rewrote the same pages on every commit."""
+        if self._group is None or self._group_pid != os.getpid():  # forked: a fresh queue
+            self._group, self._group_pid = Group(lambda batch: self._write_batch(batch)), os.getpid()
+        return self._group.submit(op)
 
-        Taking the writer lock and committing once per write made concurrent requests queue
-        behind it (a lock convoy: a third of a loaded worker's samples waited there), and every
-        commit rewrote the same pages. Here the first caller to find no writer at work becomes
-        the leader: in a gevent worker it first yields once, so the other greenlets that are
-        ready reach their own writes, then it writes every slot queued so far, its own
-        included, in one transaction; the others wait for that commit, so a write is durable
-        before its request answers, exactly as with one transaction each."""
-        group = self._group_state()
-        if group.wave is not None:
-            return self._grouped_in_wave(slot, group, group.wave)
-        with group.cond:
-            group.pending.append(slot)
-            while not slot.done:
-                if group.writing:
-                    group.cond.wait()
-                    continue
-                group.writing = True
-                group.cond.release()
-                batch: list[_Slot] = []
-                try:
-                    with group.cond:
-                        batch, group.pending = group.pending, []
-                    self._write_batch(batch)
-                finally:
-                    group.cond.acquire()
-                    group.writing = False
-                    _finish(batch)
-                    group.cond.notify_all()
-        if slot.error is not None:
-            raise slot.error
-        return slot.result
-
-    def _grouped_in_wave(self, slot: _Slot, group: _Group, wave: _Wave) -> Any:
-        """`_grouped` in a gevent worker: one OS thread, whose greenlets switch only where they
-        wait, so the queue needs no lock; waiting is on a gevent event, not on a Condition built
-        from gevent locks in Python (as costly as the SQL itself in a profile of a loaded worker)."""
-        group.pending.append(slot)
-        while not slot.done:
-            if group.writing:
-                wave.done.wait()
-                wave = group.wave or wave  # the next write's, if this one left the slot queued
-                continue
-            group.writing = True
-            batch: list[_Slot] = []
-            try:
-                _yield()  # the other ready greenlets reach their own writes first
-                batch, group.pending = group.pending, []
-                self._write_batch(batch)
-            finally:
-                _finish(batch)
-                group.writing = False
-                finished, group.wave = group.wave, _Wave()
-                if finished is not None:
-                    finished.done.set()
-        if slot.error is not None:
-            raise slot.error
-        return slot.result
-
-    def _group_state(self) -> _Group:
-        if self._group is None or self._group.pid != os.getpid():  # forked: a fresh queue
-            self._group = _Group(os.getpid())
-        return self._group
-
-    def _write_batch(self, batch: list[_Slot]) -> None:
+    def _write_batch(self, batch: list[Slot]) -> None:
         """One transaction: each consume as its own atomic INSERT, then the journal entries,
         numbered from the sequence counter in one step. A failure fails every slot alike."""
         try:
             with self._transaction(kv_write=False) as conn:
-                entries: list[_Slot] = []
+                entries: list[Slot] = []
                 for slot in batch:
-                    if slot.entry is None:
-                        slot.result = conn.execute(CONSUME, slot.consume).rowcount == 1
+                    if isinstance(slot.op, _Consume):
+                        slot.result = conn.execute(CONSUME, slot.op.params).rowcount == 1
                     else:
                         entries.append(slot)
                 if entries:
@@ -365,7 +309,7 @@ class SQLiteStore(Store):
                 slot.error, slot.result = error, None
 
     @staticmethod
-    def _number_entries(conn: sqlite3.Connection, slots: list[_Slot]) -> None:
+    def _number_entries(conn: sqlite3.Connection, slots: list[Slot]) -> None:
         last = conn.execute(
             "INSERT INTO counters(key, scope, value) VALUES (?, '', ?) "
             "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value RETURNING value",
@@ -373,13 +317,12 @@ class SQLiteStore(Store):
         rows = []
         for offset, slot in enumerate(slots):
             slot.result = number = last - len(slots) + 1 + offset
-            e = slot.entry
-            assert e is not None
+            e = slot.op.entry
             rows.append((number, e.get("app_key"), e.get("endpoint"), e.get("token_fp"),
                          e.get("token_id"), dump({**e, "id": number})))
         conn.executemany("INSERT OR REPLACE INTO journal(id, app_key, endpoint, token_fp, token_id, entry) "
                          "VALUES (?, ?, ?, ?, ?, ?)", rows)
-        capacity = min(slot.capacity for slot in slots)
+        capacity = min(slot.op.capacity for slot in slots)
         conn.execute("DELETE FROM journal WHERE id <= ?", (last - capacity,))  # the newest `capacity`
 
     def journal_query(self, query: JournalQuery) -> list[Record]:
@@ -515,60 +458,19 @@ class _Generation:
         self._map.close()
 
 
-class _Slot:
-    """One write waiting for a group commit: a consume (its parameters) or a journal entry."""
-
-    __slots__ = ("consume", "entry", "capacity", "result", "error", "done")
-
-    def __init__(self, *, consume: tuple[Any, ...] = (), entry: Record | None = None, capacity: int = 0) -> None:
-        self.consume, self.entry, self.capacity = consume, entry, capacity
-        self.result: Any = None  # consume: True if this one inserted the row; entry: its number
-        self.error: StoreUnavailable | None = None
-        self.done = False
+class _Consume(NamedTuple):
+    params: tuple[Any, ...]  # CONSUME's parameters
 
 
-class _Group:
-    """A process's queue of writes and whether a leader is writing them."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid, self.writing = pid, False
-        self.pending: list[_Slot] = []
-        self.cond = threading.Condition(threading.Lock())
-        self.wave = _Wave() if _gevent_patched() else None  # greenlets wait for the current write here
-
-
-class _Wave:
-    """The write a gevent worker's greenlets are waiting for (a fresh one per transaction)."""
-
-    def __init__(self) -> None:
-        from gevent.event import Event  # type: ignore[import-untyped]  # only where gevent runs the worker
-
-        self.done = Event()
-
-
-def _finish(batch: list[_Slot]) -> None:
-    """Mark a batch's slots done; a slot the write never reached (the leader was interrupted,
-    say by a timeout in its request) fails cleanly instead of reading as a success."""
-    for slot in batch:
-        if slot.result is None and slot.error is None:
-            slot.error = StoreUnavailable("the group write carrying this request was interrupted; retry")
-        slot.done = True
-
-
-def _gevent_patched() -> bool:
-    gevent_monkey = sys.modules.get("gevent.monkey")
-    return gevent_monkey is not None and gevent_monkey.is_module_patched("threading")
-
-
-def _yield() -> None:
-    """Let the other ready greenlets run: a patched time.sleep(0) is gevent's cooperative yield."""
-    time.sleep(0)
+class _Entry(NamedTuple):
+    entry: Record
+    capacity: int
 
 
 def _thread_local() -> threading.local:
     """Per OS thread, also in a gevent worker, whose patched threading.local is per greenlet (a
     new connection per client connection). Greenlets of one thread can share a connection: none
     yields between a statement and its fetch, or inside a transaction (flock does not yield)."""
-    if _gevent_patched():
+    if gevent_patched():
         return sys.modules["gevent.monkey"].get_original("threading", "local")()
     return threading.local()
