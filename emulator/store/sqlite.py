@@ -141,8 +141,7 @@ class SQLiteStore(Store):
         2 workers contending for its write lock spent most of their time asleep (p99 ~ 0.8 s
         in `python -m emulator.bench`); a blocked flock wakes the moment the lock is free.
         A write that may change kv bumps the kv generation before the lock is released."""
-        if self._lock_pid != os.getpid():  # forked: an inherited descriptor shares the parent's lock
-            self._open_lock()
+        self._own_lock()
         with self._thread_lock:
             fd = self._lock_file.fileno() if self._lock_file else None
             if fd is not None:
@@ -154,6 +153,12 @@ class SQLiteStore(Store):
                     self._kv_gen.bump()
                 if fd is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _own_lock(self) -> None:
+        """Open this process's lock file and counter map (again after a fork: an inherited
+        descriptor shares the parent's lock)."""
+        if self._lock_pid != os.getpid():
+            self._open_lock()
 
     def _open_lock(self) -> None:
         """The lock file: its flock orders writers (a performance device: SQLite's own locking
@@ -179,8 +184,7 @@ class SQLiteStore(Store):
         only through the control plane. The generation is read before the SELECT, so a copy
         is never newer than its generation says, and a writer bumps it before releasing its
         lock, so a change is seen by every request that starts after the change returned."""
-        if self._lock_pid != os.getpid():
-            self._open_lock()
+        self._own_lock()
         generation = self._kv_gen.read() if self._kv_gen is not None else None
         cached = self._kv_cache.get(keys)
         if cached is not None and generation is not None and cached[0] == generation:
