@@ -23,6 +23,7 @@ from urllib.parse import quote
 from ..errors import StoreUnavailable
 from .base import HORIZON_KEY, JOURNAL_SEQ, NO_HORIZON, Expired, JournalQuery, Record, Store, dump, load
 from .group import Group, Slot, gevent_patched
+from .journal_ring import JournalRing, encode_entry, parse
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,6 +44,7 @@ CREATE INDEX IF NOT EXISTS journal_token ON journal(token_fp);
 # true while `?` (an expiry) is after the purge horizon; parameters: expiry
 AFTER_HORIZON = f"NOT EXISTS (SELECT 1 FROM kv WHERE key = '{HORIZON_KEY}' AND CAST(value AS REAL) >= ?)"
 SINGLE_USE_TABLES = ("consumed", "uses")
+RING_SUFFIX = ".requests"  # the journal's ring file beside the database (store/journal_ring.py)
 KV_CACHE_SIZE = 16  # get_many key tuples kept per process (callers use a few fixed ones)
 # one atomic statement: the row is inserted (rowcount 1) only if absent and after the horizon
 CONSUME = ("INSERT OR IGNORE INTO consumed(token_id, scope, expires_at, record) "
@@ -63,6 +65,8 @@ class SQLiteStore(Store):
         self._group: Group | None = None
         self._group_pid = -1
         self._inode: int | None = None
+        self._ring = JournalRing(None)
+        self._ring_pid = -1
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._execute_script(SCHEMA)
@@ -70,6 +74,7 @@ class SQLiteStore(Store):
             self._inode = os.stat(path).st_ino  # from now on connections never create the file
             self._abs = os.path.abspath(path)  # a later chdir (gunicorn --chdir) must not move it
             self._uri = f"file:{quote(self._abs)}?mode=rw"
+            self._ring = JournalRing(self._abs + RING_SUFFIX)
 
     def _target(self) -> tuple[str, bool]:
         """What connections open: once the schema exists, the file only (`mode=rw`), so a
@@ -280,79 +285,85 @@ class SQLiteStore(Store):
             rows = self._run("SELECT app_key, doc FROM apps ORDER BY app_key").fetchall()
         return dict(rows)
 
-    # --- journal -------------------------------------------------------------------
+    # --- journal: a ring in shared memory beside the database (store/journal_ring.py) ---------
     def journal_append(self, entry: Record, *, capacity: int) -> int:
-        """Numbered and stored by the next group commit (see `_grouped`), before this returns."""
-        return self._grouped(_Entry(entry, capacity))
+        """One copy into the shared ring under the writer lock, written before this returns."""
+        data = encode_entry(entry)
+        with self._ring_locked():
+            return self._ring.append(data, capacity)
 
-    def _grouped(self, op: _Consume | _Entry) -> Any:
-        """Group commit (store/group.py): the consumes and journal entries that one process's
-        concurrent requests reach together share one write transaction, each still its own
-        statement with its own answer, each committed before its call returns. Taking the
-        writer lock and committing once per write made concurrent requests queue behind it and
-        rewrote the same pages on every commit."""
+    def _grouped(self, op: _Consume) -> Any:
+        """Group commit (store/group.py): the consumes that one process's concurrent requests
+        reach together share one write transaction, each still its own atomic statement with its
+        own answer, each committed before its call returns. Taking the writer lock and
+        committing once per consume made concurrent requests queue behind it and rewrote the
+        same pages on every commit."""
         if self._group is None or self._group_pid != os.getpid():  # forked: a fresh queue
             self._group, self._group_pid = Group(lambda batch: self._write_batch(batch)), os.getpid()
         return self._group.submit(op)
 
     def _write_batch(self, batch: list[Slot]) -> None:
-        """One transaction: each consume as its own atomic INSERT, then the journal entries,
-        numbered from the sequence counter in one step. A failure fails every slot alike."""
+        """One transaction, each consume its own atomic INSERT. A failure fails every slot alike."""
         try:
             with self._transaction(kv_write=False) as conn:
-                entries: list[Slot] = []
                 for slot in batch:
-                    if isinstance(slot.op, _Consume):
-                        slot.result = conn.execute(CONSUME, slot.op.params).rowcount == 1
-                    else:
-                        entries.append(slot)
-                if entries:
-                    self._number_entries(conn, entries)
+                    slot.result = conn.execute(CONSUME, slot.op.params).rowcount == 1
         except StoreUnavailable as error:
             for slot in batch:
                 slot.error, slot.result = error, None
 
-    @staticmethod
-    def _number_entries(conn: sqlite3.Connection, slots: list[Slot]) -> None:
-        last = conn.execute(
-            "INSERT INTO counters(key, scope, value) VALUES (?, '', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value RETURNING value",
-            (JOURNAL_SEQ, len(slots))).fetchone()[0]
-        rows = []
-        for offset, slot in enumerate(slots):
-            slot.result = number = last - len(slots) + 1 + offset
-            e = slot.op.entry
-            rows.append((number, e.get("app_key"), e.get("endpoint"), e.get("token_fp"),
-                         e.get("token_id"), dump({**e, "id": number})))
-        conn.executemany("INSERT OR REPLACE INTO journal(id, app_key, endpoint, token_fp, token_id, entry) "
-                         "VALUES (?, ?, ?, ?, ?, ?)", rows)
-        capacity = min(slot.op.capacity for slot in slots)
-        conn.execute("DELETE FROM journal WHERE id <= ?", (last - capacity,))  # the newest `capacity`
+    @contextmanager
+    def _ring_locked(self) -> Iterator[None]:
+        """The writer lock, with the ring ready for this process; a failing file is StoreUnavailable."""
+        try:
+            with self._writer():
+                if self._ring_pid != os.getpid():
+                    self._adopt_table_journal()
+                    self._ring_pid = os.getpid()
+                yield
+        except (OSError, ValueError) as exc:
+            raise StoreUnavailable(f"sqlite {self.path}: the journal ring: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite {self.path}: {exc}") from exc
+
+    def _adopt_table_journal(self) -> None:
+        """Once per database: the entries earlier versions kept in the journal table, with their
+        ids, move into the ring (called under the writer lock)."""
+        if self._ring.exists():
+            return
+        conn = self._conn()
+        rows = conn.execute("SELECT id, entry FROM journal ORDER BY id").fetchall()
+        latest = conn.execute("SELECT value FROM counters WHERE key = ?", (JOURNAL_SEQ,)).fetchone()
+        self._ring.adopt(rows, int(latest[0]) if latest else 0, max(len(rows), 1))
+        conn.execute("DELETE FROM journal")
 
     def journal_query(self, query: JournalQuery) -> list[Record]:
-        where, params = ["id > ?"], list[Any]([query.after_id])
-        for column, value in query.filters():
-            where.append(("json_extract(entry, '$.request_key')" if column == "request_key" else column) + " = ?")
-            params.append(value)
-        order = "ASC" if query.after_id else "DESC"
-        rows = self._run(f"SELECT entry FROM journal WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?",
-                         (*params, query.limit)).fetchall()
-        entries = [load(r[0]) for r in rows]
-        return entries if query.after_id else entries[::-1]
+        """Raw candidates are copied under the lock, parsed and matched after it; a scan cut
+        short by false candidates is widened until `limit` entries match or the ring ends."""
+        want = query.limit
+        while True:
+            with self._ring_locked():
+                raws, more = self._ring.query(query, want)
+            rows = [e for e in map(parse, raws) if e is not None and query.matches(e)]
+            if len(rows) >= query.limit or not more:
+                return query.window(rows)
+            want *= 2
 
     def journal_latest_id(self) -> int:
-        return self.counter(JOURNAL_SEQ)
+        with self._ring_locked():
+            return self._ring.latest()
 
     # --- maintenance ---------------------------------------------------------------
     def reset(self, scope: str | None = None) -> None:
         with self._transaction() as conn:
-            for table, column in (("consumed", "scope"), ("uses", "scope"), ("counters", "scope"),
-                                  ("journal", "app_key")):
+            for table, column in (("consumed", "scope"), ("uses", "scope"), ("counters", "scope")):
                 if scope is None:
                     conn.execute(f"DELETE FROM {table}")
                     conn.execute("DELETE FROM kv WHERE key = ?", (HORIZON_KEY,))  # nothing left to guard
                 else:
                     conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (scope,))
+        with self._ring_locked():
+            self._ring.reset(scope)
 
     def purge(self, now: float) -> int:
         """One transaction: raise the horizon over the single-use rows about to go, then delete."""
@@ -393,10 +404,13 @@ class SQLiteStore(Store):
 
     def stats(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        for table in ("consumed", "uses", "counters", "journal"):
+        for table in ("consumed", "uses", "counters"):
             out[table] = self._run(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        with self._ring_locked():
+            out["journal"] = self._ring.count()
         if self.path != ":memory:":
-            out["bytes"] = sum(os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p))
+            out["bytes"] = sum(os.path.getsize(p) for p in (self.path, self.path + "-wal", self.path + RING_SUFFIX)
+                               if os.path.exists(p))
         return out
 
     def close(self) -> None:
@@ -408,6 +422,8 @@ class SQLiteStore(Store):
             self._kv_gen.close()
             self._kv_gen = None
         self._kv_cache.clear()
+        self._ring.close()
+        self._ring_pid = -1
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file, self._lock_pid = None, -1  # reopened on next use
@@ -464,11 +480,6 @@ class _Generation:
 
 class _Consume(NamedTuple):
     params: tuple[Any, ...]  # CONSUME's parameters
-
-
-class _Entry(NamedTuple):
-    entry: Record
-    capacity: int
 
 
 def _thread_local() -> threading.local:

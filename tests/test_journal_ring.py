@@ -1,0 +1,162 @@
+"""The SQLite store's journal ring (issue 11): entries in shared memory beside the database.
+
+What makes it cheap (no SQL per entry) and what keeps it right: ids unique and consecutive
+across real processes, the newest `capacity` kept through a capacity change, entries kept
+across a restart, resets, an oversized entry cut to fit, a damaged slot skipped, and the
+entries an earlier version kept in the journal table adopted with their ids."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+from emulator.store.base import JOURNAL_SEQ, JournalQuery
+from emulator.store.journal_ring import HEADER, PAYLOAD, SLOT_SIZE
+from emulator.store.sqlite import RING_SUFFIX, SQLiteStore
+
+PROCESSES, PER_PROCESS = 4, 150
+
+
+def open_db(path: Path) -> SQLiteStore:
+    return SQLiteStore(f"sqlite:///{path}", str(path))
+
+
+def _append_many(path: str, worker: int) -> None:
+    store = open_db(Path(path))
+    for n in range(PER_PROCESS):
+        store.journal_append({"request_key": f"w{worker}-{n}", "app_key": "a"}, capacity=1000)
+    store.close()
+
+
+def test_entries_from_several_processes_get_unique_consecutive_ids(tmp_path):
+    db = tmp_path / "s.db"
+    open_db(db).close()
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_append_many, args=(str(db), w)) for w in range(PROCESSES)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    store = open_db(db)
+    rows = store.journal_query(JournalQuery(limit=10_000))
+    assert [r["id"] for r in rows] == list(range(1, PROCESSES * PER_PROCESS + 1))
+    assert sorted(r["request_key"] for r in rows) == sorted(
+        f"w{w}-{n}" for w in range(PROCESSES) for n in range(PER_PROCESS))
+    assert store.journal_latest_id() == PROCESSES * PER_PROCESS
+
+
+def test_an_entry_is_written_without_any_sql_statement(tmp_path):
+    store = open_db(tmp_path / "s.db")
+    store.journal_append({"request_key": "warm"}, capacity=10)  # the first touch looks for old table rows
+    statements: list[str] = []
+    store._conn().set_trace_callback(statements.append)
+    store.journal_append({"request_key": "k"}, capacity=10)
+    assert statements == []
+    assert store.journal_query(JournalQuery(request_key="k"))[0]["id"] == 2
+
+
+def test_the_newest_capacity_entries_survive_a_capacity_change_seen_by_another_store(tmp_path):
+    db = tmp_path / "s.db"
+    writer, reader = open_db(db), open_db(db)
+    for n in range(1, 11):
+        writer.journal_append({"request_key": f"k{n}"}, capacity=8)
+    assert [r["request_key"] for r in reader.journal_query(JournalQuery(limit=100))] == [f"k{n}" for n in range(3, 11)]
+    writer.journal_append({"request_key": "k11"}, capacity=3)  # smaller: the file is laid out again
+    assert [r["id"] for r in reader.journal_query(JournalQuery(limit=100))] == [9, 10, 11]
+    reader.journal_append({"request_key": "k12"}, capacity=5)  # larger again, from the other store
+    assert [r["id"] for r in writer.journal_query(JournalQuery(limit=100))] == [9, 10, 11, 12]
+    assert (db.parent / (db.name + RING_SUFFIX)).stat().st_size == HEADER.size + 5 * SLOT_SIZE
+
+
+def test_entries_and_ids_survive_a_restart(tmp_path):
+    db = tmp_path / "s.db"
+    store = open_db(db)
+    for n in range(5):
+        store.journal_append({"request_key": f"k{n}", "reason": "é ✓"}, capacity=100)
+    store.close()
+    again = open_db(db)
+    assert again.journal_latest_id() == 5
+    assert again.journal_append({"request_key": "k5"}, capacity=100) == 6
+    rows = again.journal_query(JournalQuery(limit=100))
+    assert [r["id"] for r in rows] == [1, 2, 3, 4, 5, 6] and rows[0]["reason"] == "é ✓"
+
+
+def test_entries_answer_with_their_keys_sorted_and_the_id_among_them(tmp_path):
+    store = open_db(tmp_path / "s.db")
+    store.journal_append({"zeta": 1, "alpha": 2, "ts": 1.5}, capacity=10)
+    assert list(store.journal_query(JournalQuery())[0]) == ["alpha", "id", "ts", "zeta"]
+
+
+def test_resets_forget_one_app_or_everything(tmp_path):
+    store = open_db(tmp_path / "s.db")
+    for n in range(6):
+        store.journal_append({"request_key": f"k{n}", "app_key": "a" if n % 2 else "b"}, capacity=10)
+    store.reset("a")
+    assert [r["request_key"] for r in store.journal_query(JournalQuery())] == ["k0", "k2", "k4"]
+    assert store.stats()["journal"] == 3
+    store.reset()
+    assert store.journal_query(JournalQuery()) == [] and store.journal_latest_id() == 0
+    assert store.journal_append({"request_key": "again"}, capacity=10) == 1  # ids start again
+
+
+def test_an_oversized_entry_is_cut_to_fit_and_keeps_its_id_and_core_fields(tmp_path):
+    store = open_db(tmp_path / "s.db")
+    store.journal_append({"request_key": "big", "reason": "r" * 20_000, "endpoint": "validate"}, capacity=10)
+    huge = {f"field{n}": "x" * 400 for n in range(40)}
+    store.journal_append({"request_key": "huge", "app_key": "a", **huge}, capacity=10)
+    big, cut = store.journal_query(JournalQuery())
+    assert big["id"] == 1 and big["truncated"] is True and big["endpoint"] == "validate"
+    assert big["reason"] == "r" * 512 + "…"
+    assert cut["id"] == 2 and cut["request_key"] == "huge" and cut["app_key"] == "a" and cut["truncated"] is True
+    assert "field0" not in cut
+
+
+def test_a_damaged_or_half_written_slot_is_skipped_never_an_error(tmp_path):
+    db = tmp_path / "s.db"
+    store = open_db(db)
+    for n in range(1, 5):
+        store.journal_append({"request_key": f"k{n}"}, capacity=10)
+    store.close()
+    ring = db.parent / (db.name + RING_SUFFIX)
+    raw = bytearray(ring.read_bytes())
+    second, third = HEADER.size + SLOT_SIZE, HEADER.size + 2 * SLOT_SIZE
+    raw[second + 12:second + 20] = b"{garbage"  # the JSON of entry 2
+    raw[third:third + 8] = bytes(8)  # entry 3's id: what a writer killed half-way leaves
+    ring.write_bytes(bytes(raw))
+    again = open_db(db)
+    assert [r["request_key"] for r in again.journal_query(JournalQuery(limit=100))] == ["k1", "k4"]
+    assert again.journal_append({"request_key": "k5"}, capacity=10) == 5
+
+
+def test_a_filter_that_only_looks_like_a_match_does_not_hide_the_real_one(tmp_path):
+    store = open_db(tmp_path / "s.db")
+    store.journal_append({"request_key": "real", "app_key": "a"}, capacity=100)
+    for n in range(5):  # newer entries whose nested detail carries the same text
+        store.journal_append({"request_key": f"decoy{n}", "app_key": "b", "detail": {"app_key": "a"}}, capacity=100)
+    assert [r["request_key"] for r in store.journal_query(JournalQuery(app_key="a", limit=1))] == ["real"]
+
+
+def test_entries_an_earlier_version_kept_in_the_table_are_adopted_with_their_ids(tmp_path):
+    db = tmp_path / "s.db"
+    open_db(db).close()  # the schema; the ring file is made on first use
+    assert not (db.parent / (db.name + RING_SUFFIX)).exists()
+    with sqlite3.connect(db) as conn:  # what an earlier version left: numbered rows and the counter
+        for n in (41, 42):
+            conn.execute("INSERT INTO journal(id, app_key, endpoint, token_fp, token_id, entry) VALUES (?, 'a', "
+                         "'validate', NULL, NULL, ?)", (n, json.dumps({"id": n, "request_key": f"old{n}"})))
+        conn.execute("INSERT INTO counters(key, scope, value) VALUES (?, '', 42)", (JOURNAL_SEQ,))
+    store = open_db(db)
+    assert [(r["id"], r["request_key"]) for r in store.journal_query(JournalQuery())] == [(41, "old41"), (42, "old42")]
+    assert store.journal_append({"request_key": "new"}, capacity=1000) == 43
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0] == 0
+
+
+def test_an_entry_fills_at_most_one_slot(tmp_path):
+    store = open_db(tmp_path / "s.db")
+    for n in range(3):
+        store.journal_append({"request_key": f"k{n}", "reason": "y" * (PAYLOAD + 100)}, capacity=3)
+    assert [r["request_key"] for r in store.journal_query(JournalQuery())] == ["k0", "k1", "k2"]
