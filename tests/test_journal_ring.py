@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sqlite3
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 from emulator.store.base import JOURNAL_SEQ, JournalQuery
@@ -160,3 +163,31 @@ def test_an_entry_fills_at_most_one_slot(tmp_path):
     for n in range(3):
         store.journal_append({"request_key": f"k{n}", "reason": "y" * (PAYLOAD + 100)}, capacity=3)
     assert [r["request_key"] for r in store.journal_query(JournalQuery())] == ["k0", "k1", "k2"]
+
+
+HOLD_WRITER_LOCK = """
+import fcntl, sys
+with open(sys.argv[1], "a+b") as f:
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    print("locked", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_an_entry_never_waits_for_a_database_write(tmp_path):
+    """The ring has its own lock: a long SQLite transaction in another process (which holds the
+    database's writer lock) does not hold up any request's journal entry."""
+    db = tmp_path / "s.db"
+    store = open_db(db)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_WRITER_LOCK, str(db) + ".lock"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        done: list[int] = []
+        writer = threading.Thread(target=lambda: done.append(store.journal_append({"k": 1}, capacity=10)),
+                                  daemon=True)
+        writer.start()
+        writer.join(10)
+        assert done == [1], "the journal entry waited for the database's writer lock"
+    finally:
+        holder.communicate("", timeout=10)

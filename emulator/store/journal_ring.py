@@ -1,11 +1,12 @@
 """The SQLite store's request journal: a ring of fixed-size slots in a file beside the database
 (`<db>.requests`), mapped shared by every process on the host.
 
-Appending an entry is a copy into shared memory under the store's writer lock, with no SQL and
-no transaction: a journal entry in a table cost a B-tree insert, an index entry, a delete of the
+Appending an entry is a copy into shared memory under the ring's own lock, with no SQL and no
+transaction: a journal entry in a table cost a B-tree insert, an index entry, a delete of the
 oldest row and the WAL pages of all three on every request, about as much as the rest of the
-request. Every access, reads included, holds the writer lock (a thread lock and the `flock` of
-`<db>.lock`), so a reader never sees a half-written slot and needs no memory-ordering tricks.
+request. Every access, reads included, holds the ring's lock (a thread lock and the `flock` of
+the ring file, never waiting for a database write), so a reader never sees a half-written slot
+and needs no memory-ordering tricks.
 The pages are the file's, so entries outlive the process that wrote them (a restart, or a
 SIGKILL, keeps every entry that was written) like the rest of the store.
 
@@ -18,12 +19,15 @@ the newest entries; other processes see the new capacity in the header and map t
 
 from __future__ import annotations
 
+import fcntl
 import json
 import mmap
 import os
 import struct
+import threading
 import weakref
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 from .base import JournalQuery, Record, dump
@@ -55,7 +59,7 @@ def encode_entry(entry: Record) -> bytes:
 class JournalRing:
     """The ring in one file (or, for an in-memory database, in this process's memory).
 
-    Every method must be called with the store's writer lock held; nothing here locks."""
+    Every other method must be called inside `locked()`."""
 
     def __init__(self, path: str | None) -> None:
         self._path = path
@@ -63,6 +67,27 @@ class JournalRing:
         self._map: mmap.mmap | None = None
         self._capacity = 0
         self._pid = -1
+        self._thread_lock = threading.RLock()
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """One process's thread at a time, and across processes the ring file's flock (opened
+        again after a fork: an inherited descriptor shares the parent's lock)."""
+        if self._pid != os.getpid():
+            self.close()
+            self._thread_lock, self._pid = threading.RLock(), os.getpid()
+        with self._thread_lock:
+            if self._path is not None and self._file is None:
+                self._file = open(self._path, "a+b")  # noqa: SIM115  (kept until close)
+                weakref.finalize(self, self._file.close)  # a store dropped without close() lets it go too
+            fd = self._file.fileno() if self._file is not None else None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
 
     # --- writing -------------------------------------------------------------------------
     def append(self, data: bytes, capacity: int) -> int:
@@ -100,8 +125,10 @@ class JournalRing:
         m = self._mapped()
         return 0 if m is None else self._latest(m)
 
-    def exists(self) -> bool:
-        return self._path is None or os.path.exists(self._path)
+    def fresh(self) -> bool:
+        """Never laid out: no entry was ever written to this ring."""
+        m = self._mapped()
+        return m is None or HEADER.unpack_from(m)[3] == 0
 
     def query(self, query: JournalQuery, want: int) -> tuple[list[bytes], bool]:
         """Up to `want` raw entries (id-tagged, oldest first) that may match `query`, copied out
@@ -143,8 +170,6 @@ class JournalRing:
     def _mapped(self, capacity: int | None = None) -> mmap.mmap | None:
         """The current mapping, laid out for `capacity` when given (None: as found; None if the
         ring was never written)."""
-        if self._pid != os.getpid() and self._path is None:
-            self.close()  # an in-memory ring is not shared with a forked child's database
         if self._map is None and not self._open(create=capacity is not None):
             return None
         assert self._map is not None
@@ -156,18 +181,13 @@ class JournalRing:
         return self._map
 
     def _open(self, *, create: bool) -> bool:
-        if self._path is None:
+        if self._file is None:
             if not create:
                 return False
-            self._map, self._pid = mmap.mmap(-1, HEADER.size), os.getpid()
+            self._map = mmap.mmap(-1, HEADER.size)
             HEADER.pack_into(self._map, 0, MAGIC, VERSION, SLOT_SIZE, 0, 0)
             self._capacity = 0
             return True
-        if not create and not os.path.exists(self._path):
-            return False
-        self._file = open(self._path, "a+b")  # noqa: SIM115  (kept until close)
-        weakref.finalize(self, self._file.close)  # a store dropped without close() lets it go too
-        self._pid = os.getpid()
         if os.fstat(self._file.fileno()).st_size < HEADER.size or not self._valid_header():
             os.ftruncate(self._file.fileno(), HEADER.size)
             os.pwrite(self._file.fileno(), HEADER.pack(MAGIC, VERSION, SLOT_SIZE, 0, 0), 0)

@@ -314,28 +314,26 @@ class SQLiteStore(Store):
 
     @contextmanager
     def _ring_locked(self) -> Iterator[None]:
-        """The writer lock, with the ring ready for this process; a failing file is StoreUnavailable."""
+        """The ring's lock (never the database's), with the ring ready for this process; a
+        failing file is StoreUnavailable."""
         try:
-            with self._writer():
+            with self._ring.locked():
                 if self._ring_pid != os.getpid():
-                    self._adopt_table_journal()
+                    if self._ring.fresh():
+                        self._adopt_table_journal()
                     self._ring_pid = os.getpid()
                 yield
         except (OSError, ValueError) as exc:
             raise StoreUnavailable(f"sqlite {self.path}: the journal ring: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"sqlite {self.path}: {exc}") from exc
 
     def _adopt_table_journal(self) -> None:
-        """Once per database: the entries earlier versions kept in the journal table, with their
-        ids, move into the ring (called under the writer lock)."""
-        if self._ring.exists():
-            return
-        conn = self._conn()
-        rows = conn.execute("SELECT id, entry FROM journal ORDER BY id").fetchall()
-        latest = conn.execute("SELECT value FROM counters WHERE key = ?", (JOURNAL_SEQ,)).fetchone()
-        self._ring.adopt(rows, int(latest[0]) if latest else 0, max(len(rows), 1))
-        conn.execute("DELETE FROM journal")
+        """The entries earlier versions kept in the journal table move into a fresh ring, with
+        their ids (under the ring's lock, so once)."""
+        rows = self._run("SELECT id, entry FROM journal ORDER BY id").fetchall()
+        if rows:
+            latest = self._run("SELECT value FROM counters WHERE key = ?", (JOURNAL_SEQ,)).fetchone()
+            self._ring.adopt(rows, max(int(latest[0]) if latest else 0, rows[-1][0]), len(rows))
+            self._run("DELETE FROM journal")
 
     def journal_query(self, query: JournalQuery) -> list[Record]:
         """Raw candidates are copied under the lock, parsed and matched after it; a scan cut
