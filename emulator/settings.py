@@ -92,7 +92,7 @@ class Settings:
     legacy_fields: bool = setting(False, "Add risk_score, client_ip and offline beside captcha_args in validate's data "
                                          "(all apps).")
     max_server_token_ttl: int = setting(3600, "Clamp of ttl at server-token issue, in seconds.", low=1)
-    journal_size: int = setting(1000, "Entries kept in the request journal.", low=1)
+    journal_size: int = setting(1000, "Entries kept in the request journal.", low=1, high=1_000_000)
     log_format: LogFormat = setting("off", "One line per API request on stderr, as text or json (off: none).")
     quiet: bool = setting(False, "No banner.")
     show_secrets: bool = setting(False, "List the apps file's secrets in the banner too (built-in ones always show).")

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import sqlite3
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import pytest
+
+from emulator.errors import StoreUnavailable
 from emulator.store.base import JOURNAL_SEQ, JournalQuery
 from emulator.store.journal_ring import HEADER, PAYLOAD, SLOT_SIZE
 from emulator.store.sqlite import RING_SUFFIX, SQLiteStore
@@ -191,3 +195,169 @@ def test_an_entry_never_waits_for_a_database_write(tmp_path):
         assert done == [1], "the journal entry waited for the database's writer lock"
     finally:
         holder.communicate("", timeout=10)
+
+
+# --- what the file system can do to the ring: repaired or refused, never a crash ---------------
+
+def ring_path(db: Path) -> Path:
+    return db.parent / (db.name + RING_SUFFIX)
+
+
+def test_a_foreign_or_damaged_ring_file_is_rewritten_keeping_ids_when_it_can(tmp_path):
+    db = tmp_path / "s.db"
+    ring_path(db).write_bytes(b"\xff" * 100)  # not ours: a fresh ring, ids from 1
+    store = open_db(db)
+    assert store.journal_append({"request_key": "a"}, capacity=10) == 1
+    store.close()
+    ring_path(db).write_bytes(HEADER.pack(b"CEJR", 1, SLOT_SIZE, 10, 7))  # ours, but its slots are gone
+    store = open_db(db)
+    assert store.journal_query(JournalQuery()) == []
+    assert store.journal_append({"request_key": "b"}, capacity=10) == 8  # ids never go back
+    store.close()
+    ring_path(db).write_bytes(HEADER.pack(b"CEJR", 1, SLOT_SIZE, 0, 2**64 - 1))  # an id no ring reaches
+    assert open_db(db).journal_append({"request_key": "c"}, capacity=10) == 1
+
+
+TRUNCATED_UNDER_A_RUNNING_STORE = """
+import os, sys
+from emulator.store.sqlite import SQLiteStore
+from emulator.store.base import JournalQuery
+from emulator.store.journal_ring import HEADER
+db = sys.argv[1]
+store = SQLiteStore("sqlite:///" + db, db)
+for n in range(5):
+    store.journal_append({"request_key": f"k{n}"}, capacity=10)
+os.truncate(db + ".requests", HEADER.size)  # a process killed while the file was laid out again
+print(store.journal_append({"request_key": "after"}, capacity=10), len(store.journal_query(JournalQuery())))
+os.truncate(db + ".requests", 0)  # `: > s.db.requests` under the running server
+print(store.journal_append({"request_key": "again"}, capacity=10), store.journal_latest_id())
+"""
+
+
+def test_a_ring_file_cut_short_under_a_running_store_is_repaired_never_sigbus(tmp_path):
+    done = subprocess.run([sys.executable, "-c", TRUNCATED_UNDER_A_RUNNING_STORE, str(tmp_path / "s.db")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, (done.returncode, done.stderr)  # -7 would be SIGBUS
+    assert done.stdout.split() == ["6", "1", "1", "1"]  # ids kept while the header was; entries lost
+
+
+KILLED_MID_RELAYOUT = """
+import os, sys
+from emulator.store.sqlite import SQLiteStore
+db = sys.argv[1]
+other = SQLiteStore("sqlite:///" + db, db)
+for n in range(5):
+    other.journal_append({"request_key": f"k{n}"}, capacity=100)
+pid = os.fork()
+if pid == 0:  # lays the ring out again for capacity 3 and dies right after dropping the old slots
+    real = os.ftruncate
+    def dying(fd, size):
+        real(fd, size)
+        os._exit(9)
+    os.ftruncate = dying
+    SQLiteStore("sqlite:///" + db, db).journal_append({"request_key": "x"}, capacity=3)
+os.waitpid(pid, 0)
+print(other.journal_append({"request_key": "survivor"}, capacity=100))
+"""
+
+
+def test_a_process_killed_while_laying_the_ring_out_leaves_the_others_working(tmp_path):
+    done = subprocess.run([sys.executable, "-c", KILLED_MID_RELAYOUT, str(tmp_path / "s.db")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    assert done.stdout.split() == ["6"]
+
+
+FULL_DISK = """
+import sys
+from emulator.errors import StoreUnavailable
+from emulator.store.sqlite import SQLiteStore
+db = sys.argv[1] + "/s.db"
+store = SQLiteStore("sqlite:///" + db, db)
+try:
+    for n in range(5000):
+        store.journal_append({"request_key": f"k{n}", "reason": "r" * 1500}, capacity=5000)
+    print("never full")
+except StoreUnavailable as exc:
+    print("refused:", exc)
+"""
+
+
+def test_a_full_disk_refuses_the_entry_instead_of_killing_the_worker(tmp_path):
+    """A 1 MiB tmpfs in a private mount namespace stands in for a full disk."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    script = tmp_path / "full.py"
+    script.write_text(FULL_DISK)
+    shell = f"mount -t tmpfs -o size=1m tmpfs {mnt} && exec {sys.executable} {script} {mnt}"
+    done = subprocess.run(["unshare", "-m", "sh", "-c", shell], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, (done.returncode, done.stderr)  # -7 would be SIGBUS
+    assert done.stdout.startswith("refused:") and "No space left on device" in done.stdout, done.stdout
+
+
+def test_hostile_text_is_stored_as_valid_json_and_never_breaks_a_scoped_reset(tmp_path):
+    store = open_db(tmp_path / "s.db")
+    store.journal_append({"request_key": "evil", "app_key": "é" * 3000, "action": "\U0001d11e" * 3000,
+                          "token_id": "\\" * 3000, "reason": '"' * 3000}, capacity=10)
+    store.journal_append({"request_key": "fine", "app_key": "demo"}, capacity=10)
+    evil, fine = store.journal_query(JournalQuery())
+    assert evil["truncated"] is True and evil["request_key"] == "evil" and evil["app_key"].startswith("é")
+    store.reset("demo")
+    assert [r["request_key"] for r in store.journal_query(JournalQuery())] == ["evil"]
+
+
+def test_a_forked_child_starts_with_its_own_descriptor_and_lock_before_anything_runs(tmp_path):
+    """So threads of a fresh worker racing to their first entry never share, or close, the parent's."""
+    store = open_db(tmp_path / "s.db")
+    store.journal_append({"request_key": "parent"}, capacity=10)
+    ring = store._ring
+    parent_lock = ring._thread_lock
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, repr((ring._fd, ring._map is None, ring._thread_lock is parent_lock)).encode())
+        os._exit(0)
+    os.close(write)
+    assert os.read(read, 100) == b"(None, True, False)"
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert ring._fd is not None  # the parent's is untouched
+
+
+def test_an_earlier_versions_id_counter_is_kept_even_with_few_or_no_rows(tmp_path):
+    for rows, counter, expected in (((41, 42), 50, [41, 42]), ((), 42, [])):
+        db = tmp_path / f"s{counter}.db"
+        open_db(db).close()
+        with sqlite3.connect(db) as conn:
+            for n in rows:
+                conn.execute("INSERT INTO journal(id, entry) VALUES (?, ?)", (n, json.dumps({"id": n})))
+            conn.execute("INSERT INTO counters(key, scope, value) VALUES (?, '', ?)", (JOURNAL_SEQ, counter))
+        store = open_db(db)
+        assert [r["id"] for r in store.journal_query(JournalQuery())] == expected
+        assert store.journal_append({"request_key": "new"}, capacity=1000) == counter + 1
+
+
+def test_health_names_a_ring_file_that_was_deleted_replaced_or_made_read_only(tmp_path):
+    db = tmp_path / "s.db"
+    store = open_db(db)
+    store.journal_append({"request_key": "a"}, capacity=10)
+    store.ping()
+    ring = ring_path(db)
+    ring.rename(tmp_path / "moved")
+    with pytest.raises(StoreUnavailable, match="deleted"):
+        store.ping()
+    ring.write_bytes(b"")
+    with pytest.raises(StoreUnavailable, match="replaced"):
+        store.ping()
+    store.close()
+    store = open_db(db)
+    store.journal_append({"request_key": "a"}, capacity=10)
+    if subprocess.run(["chattr", "+i", str(ring)], capture_output=True).returncode != 0:
+        pytest.fail("chattr +i failed: this file system cannot make a file read-only for root")
+    try:
+        with pytest.raises(StoreUnavailable, match="read-only"):
+            store.ping()
+    finally:
+        subprocess.run(["chattr", "-i", str(ring)], check=True)
+    store.ping()

@@ -1,20 +1,27 @@
 """The SQLite store's request journal: a ring of fixed-size slots in a file beside the database
 (`<db>.requests`), mapped shared by every process on the host.
 
-Appending an entry is a copy into shared memory under the ring's own lock, with no SQL and no
-transaction: a journal entry in a table cost a B-tree insert, an index entry, a delete of the
-oldest row and the WAL pages of all three on every request, about as much as the rest of the
-request. Every access, reads included, holds the ring's lock (a thread lock and the `flock` of
-the ring file, never waiting for a database write), so a reader never sees a half-written slot
-and needs no memory-ordering tricks.
-The pages are the file's, so entries outlive the process that wrote them (a restart, or a
-SIGKILL, keeps every entry that was written) like the rest of the store.
+Appending an entry is one `pwrite` and two small stores into the shared mapping under the ring's
+own lock, with no SQL and no transaction: a journal entry in a table cost a B-tree insert, an
+index entry, a delete of the oldest row and the WAL pages of all three on every request, about
+as much as the rest of the request. Every access holds the ring's lock (a thread lock and the
+`flock` of the ring file: exclusive to write, shared to read; never the database's lock), so a
+reader never sees a half-written slot. The pages are the file's, so entries outlive the process
+that wrote them (a restart, or a SIGKILL, keeps every entry that was written).
 
 Layout: a header (magic, version, slot size, capacity, latest id), then `capacity` slots. The
 entry with id `n` lives in slot `(n - 1) % capacity` as (id, length, JSON). A slot is valid only
 while its id is one the window (latest - capacity, latest] expects, so an overwritten, reset or
-half-written slot is never read as an entry. A capacity change lays the ring out again, keeping
-the newest entries; other processes see the new capacity in the header and map the file again.
+half-written slot is never read as an entry, and a full reset only sets latest to 0.
+
+What the file system can do to it is survived, never a crash of the worker:
+- slot data is written with `pwrite`, so a full disk is an OSError (a store error), where a
+  store into a sparse mapping would kill the process with SIGBUS;
+- every access checks the file's size against its header before touching a slot, so a file
+  truncated under the server, or left half laid out by a process killed during a capacity change
+  (the header says capacity 0 for the length of it), is repaired (entries lost, ids kept), not
+  read past its end;
+- a damaged or foreign header is rewritten, keeping the latest id when it can be trusted.
 """
 
 from __future__ import annotations
@@ -28,113 +35,168 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import Any
 
 from .base import JournalQuery, Record, dump
 
 HEADER = struct.Struct("<4sIIQQ")  # magic, version, slot size, capacity, latest id
+LATEST = struct.Struct("<Q")  # the header's last field
+LATEST_AT = HEADER.size - LATEST.size
 MAGIC, VERSION = b"CEJR", 1
 SLOT_SIZE = 2048  # an entry is typically 500-900 bytes of JSON; a longer one is cut to fit
 SLOT_HEAD = struct.Struct("<QI")  # the entry's id, its JSON's length
 PAYLOAD = SLOT_SIZE - SLOT_HEAD.size
-LONG_TEXT = 512  # an entry that does not fit has its strings cut to this many characters
+MAX_CAPACITY = 1_000_000  # also --journal-size's bound: a ring file of at most about 2 GB
+MAX_ID = 2**62  # a header claiming more is damaged
+# An entry that does not fit is tried again, in turn: every field's strings cut to 512 characters,
+# to 128, then only the core fields' strings cut to 512, 128, 32, 8 (None: every field).
+CUTS = ((None, 512), (None, 128), ("core", 512), ("core", 128), ("core", 32), ("core", 8))
 CORE_FIELDS = ("request_key", "ts", "virtual_ts", "endpoint", "method", "path", "caller_ip", "app_key", "token_fp",
                "token_id", "token_kind", "action", "outcome", "code", "status", "fault", "worker_pid", "duration_ms")
 
 
 def encode_entry(entry: Record) -> bytes:
-    """The entry as stored: compact, key-sorted ASCII JSON that fits one slot. Outside the lock."""
+    """The entry as stored: compact, key-sorted ASCII JSON that fits one slot (outside the lock).
+
+    Too long, its strings are cut (then only its core fields kept, then cut shorter) until the
+    JSON fits: JSON is never cut, so a stored entry always parses."""
     data = dump(entry).encode("ascii")
     if len(data) <= PAYLOAD:
         return data
-    cut = {k: (v[:LONG_TEXT] + "…" if isinstance(v, str) and len(v) > LONG_TEXT else v) for k, v in entry.items()}
-    data = dump({**cut, "truncated": True}).encode("ascii")
-    if len(data) <= PAYLOAD:
-        return data
-    core = {k: cut.get(k) for k in CORE_FIELDS}  # each of these is short by construction
-    return dump({**core, "reason": "entry too large for the journal: cut to its core fields",
-                 "truncated": True}).encode("ascii")[:PAYLOAD]
+    for which, limit in CUTS:
+        data = dump({**_cut(entry, CORE_FIELDS if which else tuple(entry), limit), "truncated": True}).encode("ascii")
+        if len(data) <= PAYLOAD:
+            return data
+    return dump({"request_key": str(entry.get("request_key"))[:32], "truncated": True}).encode("ascii")
+
+
+def _cut(entry: Record, fields: tuple[str, ...], limit: int) -> Record:
+    out: Record = {}
+    for k in fields:
+        v = entry.get(k)
+        if isinstance(v, str):
+            out[k] = v[:limit] + "…" if len(v) > limit else v
+        elif v is None or isinstance(v, (bool, int, float)):
+            out[k] = v
+    return out
+
+
+def parse(raw: bytes) -> Record | None:
+    """An id-tagged raw entry from `JournalRing.query` as a record (keys sorted, `id` among
+    them, as the journal has always answered); None for a slot that does not parse."""
+    number, _, body = raw.partition(b" ")
+    entry = _load(body)
+    if entry is None:
+        return None
+    entry["id"] = int(number)
+    return dict(sorted(entry.items()))
+
+
+def _load(body: bytes) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(body)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 class JournalRing:
     """The ring in one file (or, for an in-memory database, in this process's memory).
 
-    Every other method must be called inside `locked()`."""
+    Every other method must be called inside `locked()` (`shared=True` for the reading ones)."""
 
     def __init__(self, path: str | None) -> None:
         self._path = path
-        self._file: IO[bytes] | None = None
+        self._fd: int | None = None
         self._map: mmap.mmap | None = None
         self._capacity = 0
-        self._pid = -1
+        self._closer: weakref.finalize | None = None  # closes the descriptor once, at close() or collection
         self._thread_lock = threading.RLock()
+        me = weakref.ref(self)
+
+        def in_child() -> None:
+            ring = me()
+            if ring is not None:
+                ring._after_fork()
+
+        os.register_at_fork(after_in_child=in_child)
+
+    def _after_fork(self) -> None:
+        """In a forked child (one thread): its own descriptor, so its own flock; its own lock."""
+        self._thread_lock = threading.RLock()
+        self._drop()
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
-        """One process's thread at a time, and across processes the ring file's flock (opened
-        again after a fork: an inherited descriptor shares the parent's lock)."""
-        if self._pid != os.getpid():
-            self.close()
-            self._thread_lock, self._pid = threading.RLock(), os.getpid()
+    def locked(self, *, shared: bool = False) -> Iterator[None]:
         with self._thread_lock:
-            if self._path is not None and self._file is None:
-                self._file = open(self._path, "a+b")  # noqa: SIM115  (kept until close)
-                weakref.finalize(self, self._file.close)  # a store dropped without close() lets it go too
-            fd = self._file.fileno() if self._file is not None else None
+            if self._path is not None and self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                self._closer = weakref.finalize(self, os.close, self._fd)  # also for a store never closed
+            fd = self._fd
             if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 if fd is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
 
-    # --- writing -------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._thread_lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._map is not None:
+            self._map.close()
+        if self._closer is not None:
+            self._closer()  # runs os.close once; never again on a number the OS gave to another file
+        self._map, self._fd, self._closer, self._capacity = None, None, None, 0
+
+    # --- writing (exclusive lock) ----------------------------------------------------------
     def append(self, data: bytes, capacity: int) -> int:
         """Store one encoded entry (see `encode_entry`) and return its id."""
-        m = self._mapped(capacity)
-        assert m is not None
+        m = self._writable(min(capacity, MAX_CAPACITY))
         latest = self._latest(m) + 1
         self._put(m, latest, data)
-        self._set_latest(m, latest)
+        LATEST.pack_into(m, LATEST_AT, latest)
         return latest
 
     def reset(self, app_key: str | None = None) -> None:
         """Forget every entry (ids start again at 1), or only those of one app."""
-        m = self._mapped()
-        if m is None:
-            return
+        m = self._writable()
         if app_key is None:
-            m[HEADER.size:] = bytes(len(m) - HEADER.size)
-            self._set_latest(m, 0)
+            LATEST.pack_into(m, LATEST_AT, 0)  # no slot is in an empty window
             return
+        needle = b'"app_key":' + dump(app_key).encode("ascii")
         for n, raw in self._entries(m):
-            if json.loads(raw).get("app_key") == app_key:
+            entry = _load(raw) if needle in raw else None
+            if entry is not None and entry.get("app_key") == app_key:
                 SLOT_HEAD.pack_into(m, self._offset(n), 0, 0)
 
     def adopt(self, rows: list[tuple[int, str]], latest: int, capacity: int) -> None:
         """Take the entries kept before the ring existed: (id, JSON with its id) pairs."""
-        m = self._mapped(capacity)
-        assert m is not None
-        for n, entry in rows[-capacity:]:
-            self._put(m, n, encode_entry({k: v for k, v in json.loads(entry).items() if k != "id"}))
-        self._set_latest(m, latest)
-
-    # --- reading -------------------------------------------------------------------------
-    def latest(self) -> int:
-        m = self._mapped()
-        return 0 if m is None else self._latest(m)
+        m = self._writable(min(max(capacity, 1), MAX_CAPACITY))
+        for n, entry in rows[-self._capacity:]:
+            loaded = _load(entry.encode())
+            if loaded is not None:
+                self._put(m, n, encode_entry({k: v for k, v in loaded.items() if k != "id"}))
+        LATEST.pack_into(m, LATEST_AT, min(latest, MAX_ID))
 
     def fresh(self) -> bool:
-        """Never laid out: no entry was ever written to this ring."""
-        m = self._mapped()
-        return m is None or HEADER.unpack_from(m)[3] == 0
+        """Never written: no id was ever given out by this ring."""
+        m = self._writable()
+        return self._capacity == 0 and self._latest(m) == 0
+
+    # --- reading (shared lock is enough) -------------------------------------------------------
+    def latest(self) -> int:
+        m = self._readable()
+        return 0 if m is None else self._latest(m)
 
     def query(self, query: JournalQuery, want: int) -> tuple[list[bytes], bool]:
         """Up to `want` raw entries (id-tagged, oldest first) that may match `query`, copied out
         of the ring, and whether the scan stopped there; the caller parses and filters them after
         the lock is released (a filter's text found in the JSON is necessary, not sufficient)."""
-        m = self._mapped()
+        m = self._readable()
         if m is None:
             return [], False
         needles = [b'"%s":%s' % (k.encode(), dump(v).encode("ascii")) for k, v in query.filters()]
@@ -147,101 +209,129 @@ class JournalRing:
             if raw is not None and all(needle in raw for needle in needles):
                 picked.append(b"%d " % n + raw)
                 if len(picked) >= want:
-                    break
-        else:
-            return (picked if query.after_id else picked[::-1]), False
-        return (picked if query.after_id else picked[::-1]), True
+                    return (picked if query.after_id else picked[::-1]), True
+        return (picked if query.after_id else picked[::-1]), False
 
     def count(self) -> int:
-        m = self._mapped()
+        m = self._readable()
         return 0 if m is None else sum(1 for _ in self._entries(m))
 
-    def size(self) -> int:
-        return len(self._map) if self._map is not None else 0
-
-    def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
-        if self._file is not None:
-            self._file.close()
-        self._map, self._file, self._capacity, self._pid = None, None, 0, -1
+    def problem(self) -> str | None:
+        """Why the ring file cannot be the one every worker shares, if it cannot (for health)."""
+        if self._path is None:
+            return None
+        try:
+            found = os.stat(self._path)
+        except FileNotFoundError:
+            return f"{self._path} was deleted under the running server" if self._fd is not None else None
+        if self._fd is not None and os.fstat(self._fd).st_ino != found.st_ino:
+            return f"{self._path} was replaced under the running server (restart it to use the new file)"
+        if not os.access(self._path, os.W_OK):
+            return f"{self._path} is read-only: the journal cannot be written"
+        return None
 
     # --- the mapping -----------------------------------------------------------------------
-    def _mapped(self, capacity: int | None = None) -> mmap.mmap | None:
-        """The current mapping, laid out for `capacity` when given (None: as found; None if the
-        ring was never written)."""
-        if self._map is None and not self._open(create=capacity is not None):
-            return None
+    def _writable(self, capacity: int | None = None) -> mmap.mmap:
+        """The mapping, its file repaired if it needs to be and laid out for `capacity` if given."""
+        if self._fd is None:  # in memory: only this process ever lays it out
+            if self._map is None:
+                self._map = mmap.mmap(-1, HEADER.size)
+                HEADER.pack_into(self._map, 0, MAGIC, VERSION, SLOT_SIZE, 0, 0)
+        else:
+            head = self._check()
+            if head is None:
+                head = self._repair()
+            self._map_file(head[3])
         assert self._map is not None
-        found = HEADER.unpack_from(self._map)[3]
-        if found != self._capacity:  # another process laid it out again: map the new size
-            self._remap()
         if capacity is not None and capacity != self._capacity:
             self._relayout(capacity)
         return self._map
 
-    def _open(self, *, create: bool) -> bool:
-        if self._file is None:
-            if not create:
-                return False
-            self._map = mmap.mmap(-1, HEADER.size)
-            HEADER.pack_into(self._map, 0, MAGIC, VERSION, SLOT_SIZE, 0, 0)
-            self._capacity = 0
-            return True
-        if os.fstat(self._file.fileno()).st_size < HEADER.size or not self._valid_header():
-            os.ftruncate(self._file.fileno(), HEADER.size)
-            os.pwrite(self._file.fileno(), HEADER.pack(MAGIC, VERSION, SLOT_SIZE, 0, 0), 0)
-        self._remap()
-        return True
+    def _readable(self) -> mmap.mmap | None:
+        """The mapping as the file is now; None when it is empty or needs a repair (only a
+        writer repairs: a reader holds the lock shared)."""
+        if self._fd is None:
+            return self._map
+        head = self._check()
+        if head is None:
+            return None
+        self._map_file(head[3])
+        return self._map
 
-    def _valid_header(self) -> bool:
-        assert self._file is not None
-        head = os.pread(self._file.fileno(), HEADER.size, 0)
-        if len(head) < HEADER.size:
-            return False
-        magic, version, slot, capacity, _ = HEADER.unpack(head)
-        size = os.fstat(self._file.fileno()).st_size
-        return (magic, version, slot) == (MAGIC, VERSION, SLOT_SIZE) and size >= HEADER.size + capacity * SLOT_SIZE
+    def _check(self) -> tuple[Any, ...] | None:
+        """The header, if it is ours, sane, and the file is as long as it says (one fstat; the
+        header is read from the mapping, whose first page exists while the file is that long)."""
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        if size < HEADER.size:
+            return None
+        raw = self._map[:HEADER.size] if self._map is not None else os.pread(self._fd, HEADER.size, 0)
+        head = HEADER.unpack(raw)
+        if head[:3] != (MAGIC, VERSION, SLOT_SIZE) or head[3] > MAX_CAPACITY or head[4] > MAX_ID:
+            return None
+        return head if size >= HEADER.size + head[3] * SLOT_SIZE else None
 
-    def _remap(self) -> None:
-        if self._file is None:  # in memory: only this process lays it out
+    def _repair(self) -> tuple[Any, ...]:
+        """An empty ring; the latest id is kept when the header is ours (ids never go back)."""
+        assert self._fd is not None
+        raw = os.pread(self._fd, HEADER.size, 0)
+        latest = 0
+        if len(raw) == HEADER.size:
+            magic, version, slot, _, found = HEADER.unpack(raw)
+            if (magic, version, slot) == (MAGIC, VERSION, SLOT_SIZE) and found <= MAX_ID:
+                latest = found
+        head = (MAGIC, VERSION, SLOT_SIZE, 0, latest)
+        if self._map is not None:  # it may be longer than the file now: never touch it again
+            self._map.close()
+            self._map, self._capacity = None, 0
+        os.pwrite(self._fd, HEADER.pack(*head), 0)
+        return head
+
+    def _map_file(self, capacity: int) -> None:
+        """Map the file as its header lays it out (again, if another process changed it)."""
+        assert self._fd is not None
+        if self._map is not None and capacity == self._capacity:
             return
         if self._map is not None:
             self._map.close()
-        fd = self._file.fileno()
-        capacity = HEADER.unpack(os.pread(fd, HEADER.size, 0))[3]
-        self._map = mmap.mmap(fd, HEADER.size + capacity * SLOT_SIZE)
+        self._map = mmap.mmap(self._fd, HEADER.size + capacity * SLOT_SIZE)
         self._capacity = capacity
 
     def _relayout(self, capacity: int) -> None:
-        """Size the ring for `capacity` slots, keeping the newest entries that fit."""
+        """Size the ring for `capacity` slots, keeping the newest entries that fit. The header
+        says capacity 0 while the file changes, so a process killed half-way leaves an empty,
+        consistent ring."""
         assert self._map is not None
         kept = list(self._entries(self._map))[-capacity:]
         latest = self._latest(self._map)
-        size = HEADER.size + capacity * SLOT_SIZE
-        if self._file is not None:
-            self._map.close()
-            os.ftruncate(self._file.fileno(), HEADER.size)  # drop the old slots, then grow zeroed
-            os.ftruncate(self._file.fileno(), size)
-            self._map = mmap.mmap(self._file.fileno(), size)
-        else:
-            old, self._map = self._map, mmap.mmap(-1, size)
+        if self._fd is None:
+            old, self._map = self._map, mmap.mmap(-1, HEADER.size + capacity * SLOT_SIZE)
             old.close()
-        HEADER.pack_into(self._map, 0, MAGIC, VERSION, SLOT_SIZE, capacity, latest)
+        else:
+            os.pwrite(self._fd, HEADER.pack(MAGIC, VERSION, SLOT_SIZE, 0, latest), 0)
+            self._map.close()
+            self._map, self._capacity = None, 0
+            os.ftruncate(self._fd, HEADER.size)  # drop the old slots, then grow (sparse, zeroed)
+            os.ftruncate(self._fd, HEADER.size + capacity * SLOT_SIZE)
+            self._map = mmap.mmap(self._fd, HEADER.size + capacity * SLOT_SIZE)
         self._capacity = capacity
         for n, raw in kept:
             self._put(self._map, n, raw)
+        HEADER.pack_into(self._map, 0, MAGIC, VERSION, SLOT_SIZE, capacity, latest)
 
     # --- slots -----------------------------------------------------------------------------
     def _offset(self, n: int) -> int:
         return HEADER.size + ((n - 1) % self._capacity) * SLOT_SIZE
 
     def _put(self, m: mmap.mmap, n: int, data: bytes) -> None:
-        """Invalidate the slot, write the JSON, then the id that makes it valid (a writer killed
-        half-way leaves a slot no window expects)."""
+        """The JSON under an id no window expects, then the id that makes it valid (a writer
+        killed half-way leaves nothing readable). The JSON goes through `pwrite`: on a full disk
+        that is an OSError, where a store into a page without a block would be SIGBUS."""
         at = self._offset(n)
-        SLOT_HEAD.pack_into(m, at, 0, 0)
-        m[at + SLOT_HEAD.size:at + SLOT_HEAD.size + len(data)] = data
+        if self._fd is not None:
+            os.pwrite(self._fd, SLOT_HEAD.pack(0, len(data)) + data, at)
+        else:
+            m[at:at + SLOT_HEAD.size + len(data)] = SLOT_HEAD.pack(0, len(data)) + data
         SLOT_HEAD.pack_into(m, at, n, len(data))
 
     def _read(self, m: mmap.mmap, n: int) -> bytes | None:
@@ -263,22 +353,4 @@ class JournalRing:
 
     @staticmethod
     def _latest(m: mmap.mmap) -> int:
-        return int(HEADER.unpack_from(m)[4])
-
-    @staticmethod
-    def _set_latest(m: mmap.mmap, latest: int) -> None:
-        struct.pack_into("<Q", m, HEADER.size - 8, latest)
-
-
-def parse(raw: bytes) -> Record | None:
-    """An id-tagged raw entry from `JournalRing.query` as a record (keys sorted, `id` among
-    them, as the journal has always answered); None for a slot that does not parse."""
-    number, _, body = raw.partition(b" ")
-    try:
-        entry: Any = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(entry, dict):
-        return None
-    entry["id"] = int(number)
-    return dict(sorted(entry.items()))
+        return int(LATEST.unpack_from(m, LATEST_AT)[0])

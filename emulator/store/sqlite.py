@@ -313,26 +313,29 @@ class SQLiteStore(Store):
                 slot.error, slot.result = error, None
 
     @contextmanager
-    def _ring_locked(self) -> Iterator[None]:
-        """The ring's lock (never the database's), with the ring ready for this process; a
-        failing file is StoreUnavailable."""
+    def _ring_locked(self, *, shared: bool = False) -> Iterator[None]:
+        """The ring's lock (never the database's; shared to read), the ring made ready once per
+        process; a failing or damaged file is StoreUnavailable, never a crash."""
         try:
-            with self._ring.locked():
-                if self._ring_pid != os.getpid():
-                    if self._ring.fresh():
+            if self._ring_pid != os.getpid():
+                with self._ring.locked():
+                    if self.path != ":memory:" and self._ring.fresh():
                         self._adopt_table_journal()
-                    self._ring_pid = os.getpid()
+                self._ring_pid = os.getpid()
+            with self._ring.locked(shared=shared):
                 yield
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, OverflowError, struct.error) as exc:
             raise StoreUnavailable(f"sqlite {self.path}: the journal ring: {exc}") from exc
 
     def _adopt_table_journal(self) -> None:
-        """The entries earlier versions kept in the journal table move into a fresh ring, with
-        their ids (under the ring's lock, so once)."""
+        """The entries and the id counter earlier versions kept in the database move into a
+        fresh ring, ids unchanged (under the ring's lock, so once)."""
         rows = self._run("SELECT id, entry FROM journal ORDER BY id").fetchall()
+        counter = self._run("SELECT value FROM counters WHERE key = ?", (JOURNAL_SEQ,)).fetchone()
+        latest = max(int(counter[0]) if counter else 0, rows[-1][0] if rows else 0)
+        if latest:
+            self._ring.adopt(rows, latest, latest - rows[0][0] + 1 if rows else 1)
         if rows:
-            latest = self._run("SELECT value FROM counters WHERE key = ?", (JOURNAL_SEQ,)).fetchone()
-            self._ring.adopt(rows, max(int(latest[0]) if latest else 0, rows[-1][0]), len(rows))
             self._run("DELETE FROM journal")
 
     def journal_query(self, query: JournalQuery) -> list[Record]:
@@ -340,7 +343,7 @@ class SQLiteStore(Store):
         short by false candidates is widened until `limit` entries match or the ring ends."""
         want = query.limit
         while True:
-            with self._ring_locked():
+            with self._ring_locked(shared=True):
                 raws, more = self._ring.query(query, want)
             rows = [e for e in map(parse, raws) if e is not None and query.matches(e)]
             if len(rows) >= query.limit or not more:
@@ -348,7 +351,7 @@ class SQLiteStore(Store):
             want *= 2
 
     def journal_latest_id(self) -> int:
-        with self._ring_locked():
+        with self._ring_locked(shared=True):
             return self._ring.latest()
 
     # --- maintenance ---------------------------------------------------------------
@@ -399,12 +402,15 @@ class SQLiteStore(Store):
         for name in (self._abs, self._abs + "-wal", os.path.dirname(self._abs)):
             if os.path.exists(name) and not os.access(name, os.W_OK):
                 raise StoreUnavailable(f"sqlite {self.path}: {name} is read-only: writes fail")
+        problem = self._ring.problem()
+        if problem:
+            raise StoreUnavailable(f"sqlite {self.path}: the journal ring: {problem}")
 
     def stats(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for table in ("consumed", "uses", "counters"):
             out[table] = self._run(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-        with self._ring_locked():
+        with self._ring_locked(shared=True):
             out["journal"] = self._ring.count()
         if self.path != ":memory:":
             out["bytes"] = sum(os.path.getsize(p) for p in (self.path, self.path + "-wal", self.path + RING_SUFFIX)
