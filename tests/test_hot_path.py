@@ -5,6 +5,11 @@ in one store read, writes exactly one consume and one journal entry, and nothing
 
 from __future__ import annotations
 
+import io
+import json
+
+import pytest
+
 from emulator.app import create_app
 from emulator.runtime import build_runtime
 from emulator.settings import Settings
@@ -79,3 +84,89 @@ def test_the_store_encoding_is_exactly_json_dumps_compact_and_sorted():
     values: tuple[object, ...] = (nested, [], {}, "x", 3)
     for value in values:
         assert dump(value) == json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+class CountingInput(io.BytesIO):
+    """A WSGI input that counts the calls made to read it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.reads = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads += 1
+        return super().read(size)
+
+    def readinto(self, buffer) -> int:
+        self.reads += 1
+        return super().readinto(buffer)
+
+
+@pytest.fixture
+def guarded_streams(monkeypatch) -> list[int]:
+    """Counts the guarded input streams werkzeug builds (Request.stream): one per body it reads."""
+    import werkzeug.wrappers.request as werkzeug_request
+
+    built: list[int] = []
+    real = werkzeug_request.get_input_stream
+
+    def counting(*args, **kwargs):
+        built.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(werkzeug_request, "get_input_stream", counting)
+    return built
+
+
+def _post_counting(client, path: str, body: bytes, content_type: str = "application/json") -> tuple[dict, int]:
+    stream = CountingInput(body)
+    answer = client.post(path, data=body, headers={**DEMO, "Content-Type": content_type},
+                         environ_overrides={"wsgi.input": stream})
+    return answer.json, stream.reads
+
+
+def test_a_json_body_with_a_content_length_is_read_in_one_call(fake_time, guarded_streams):
+    """The body is read once, straight from the input, and shared by the view, fault matching
+    and the journal (werkzeug's guarded stream, its length checks and read loop cost about 24 us)."""
+    rt = build_runtime(Settings(store="memory://", secret="s", quiet=True), real_time=fake_time)
+    client = create_app(runtime=rt).test_client()
+    token = client.post("/_emulator/pass-tokens", json={"app_key": "demo_app", "action": "login"}).json["pass_token"]
+    answer, reads = _post_counting(client, "/v1/validate", json.dumps({"pass_token": token}).encode())
+    assert answer["data"]["valid"] is True and reads == 1
+    answer, reads = _post_counting(client, "/v1/server/challenge/issue", b'{"action":"login"}')
+    assert answer["code"] == 0 and reads == 1
+    # refused before the body is read: the journal still names the token, from the same single read
+    answer, reads = _post_counting(client, "/v1/validate", json.dumps({"pass_token": token}).encode())
+    assert answer["data"]["error"] == "token_consumed" and reads == 1
+    assert guarded_streams == []
+
+
+def test_a_body_is_read_once_under_an_active_profile_too(fake_time, guarded_streams):
+    rt = build_runtime(Settings(store="memory://", secret="s", quiet=True), real_time=fake_time)
+    client = create_app(runtime=rt).test_client()
+    rule = {"name": "slow", "match": {"endpoint": ["issue"], "action": "login"}, "effect": {"latency_ms": 1}}
+    assert client.put("/_emulator/profile", json={"profile": {"name": "p", "rules": [rule]}}).status_code == 200
+    answer, reads = _post_counting(client, "/v1/server/challenge/issue", b'{"action":"login"}')
+    assert answer["code"] == 0 and reads == 1 and guarded_streams == []
+
+
+def test_a_form_body_still_parses_through_werkzeug():
+    app = create_app(Settings(store="memory://", secret="s", quiet=True))
+    answer, _ = _post_counting(app.test_client(), "/v1/server/challenge/issue", b"action=login&ttl=60",
+                               "application/x-www-form-urlencoded")
+    assert answer["code"] == 0 and answer["data"]["expires_in"] == 60
+
+
+def test_an_unreadable_body_is_one_clear_invalid_request_for_view_and_journal():
+    class Broken(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise OSError("connection reset by peer")
+
+    app = create_app(Settings(store="memory://", secret="s", quiet=True))
+    client = app.test_client()
+    answer = client.post("/v1/validate", data=b'{"pass_token":"pt_x"}', headers=DEMO,
+                         environ_overrides={"wsgi.input": Broken(b"")})
+    assert answer.status_code == 200 and answer.json["data"]["error"] == "invalid_request"
+    assert answer.headers["X-Captchala-Emulator-Reason"] == "body could not be read: OSError"
+    entry = client.get("/_emulator/requests").json["requests"][-1]
+    assert entry["code"] == "invalid_request" and entry["token_fp"] is None

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, request
+from flask import Request, current_app, request
 
 from ..errors import EmulatorError, ErrorCode, RequestError
 from ..faults.engine import Facts
@@ -21,6 +21,7 @@ from ..runtime import Runtime
 
 EXTENSION = "captchala_emulator"
 MAX_BODY = 64 * 1024
+BODY_KEY = "captchala_emulator.body"  # where raw_body keeps, in the request's WSGI environ, what it read
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_FORWARDED_SHOWN = 64
 MAX_IP_TEXT = 64  # the longest IP text is 45 characters (IPv6 with an IPv4 tail), plus a zone id
@@ -32,6 +33,7 @@ except ImportError:  # pragma: no cover - gunicorn is a dependency; the fallback
         pass
 
 BODY_READ_ERRORS = (OSError, ValueError, _ServerParseError)
+_TOO_LARGE = f"body is larger than {MAX_BODY // 1024} KiB"
 
 
 def runtime() -> Runtime:
@@ -91,22 +93,71 @@ def _plain_ip(value: str) -> str | None:
 # --- the body, strictly (views) ----------------------------------------------------------
 
 
-def raw_body() -> bytes:
-    """The request body (at most MAX_BODY), or invalid_request for an oversized or broken one."""
-    if (request.content_length or 0) > MAX_BODY:
-        raise _too_large()
-    try:
-        raw = request.get_data(cache=True)
+def current_request() -> Request:
+    """The request itself: one context lookup, where every `request.x` costs one more."""
+    return request._get_current_object()  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Why a request's body could not be read (kept like the bytes: every reader gets the same answer)."""
+
+    reason: str
+
+
+def raw_body(req: Request | None = None) -> bytes:
+    """The request body (at most MAX_BODY), or invalid_request for an oversized or broken one.
+
+    Read once per request and kept in its WSGI environ, the bytes or why they could not be read:
+    the view, fault matching and the journal share that one read."""
+    req = req or current_request()
+    kept = req.environ.get(BODY_KEY)
+    if kept is None:
+        kept = req.environ[BODY_KEY] = _read_body(req)
+    if isinstance(kept, Unreadable):
+        raise RequestError(ErrorCode.INVALID_REQUEST, kept.reason)
+    return kept
+
+
+def _read_body(req: Request) -> bytes | Unreadable:
+    env = req.environ
+    length = _plain_content_length(env)
+    if length is None or is_form(env):  # chunked, an odd Content-Length, a form: werkzeug's guarded read
+        return _read_guarded(req)
+    if length > MAX_BODY:
+        return Unreadable(_TOO_LARGE)
+    try:  # the server's input stops at Content-Length: one read (werkzeug's loop costs about 24 us)
+        return env["wsgi.input"].read(length) if length else b""
     except BODY_READ_ERRORS as exc:
-        raise RequestError(ErrorCode.INVALID_REQUEST, f"body could not be read: {type(exc).__name__}") from None
-    if len(raw) > MAX_BODY:
-        raise _too_large()
-    return raw
+        return Unreadable(f"body could not be read: {type(exc).__name__}")
 
 
-def json_body() -> dict[str, Any]:
+def _read_guarded(req: Request) -> bytes | Unreadable:
+    if (req.content_length or 0) > MAX_BODY:
+        return Unreadable(_TOO_LARGE)
+    try:
+        raw = req.get_data(cache=True)
+    except BODY_READ_ERRORS as exc:
+        return Unreadable(f"body could not be read: {type(exc).__name__}")
+    return Unreadable(_TOO_LARGE) if len(raw) > MAX_BODY else raw
+
+
+def _plain_content_length(env: dict[str, Any]) -> int | None:
+    """Content-Length when it is plain ASCII digits and the body is not chunked, else None."""
+    text = env.get("CONTENT_LENGTH")
+    if not text or not text.isascii() or not text.isdigit() or "HTTP_TRANSFER_ENCODING" in env:
+        return None
+    return int(text)
+
+
+def is_form(env: dict[str, Any]) -> bool:
+    """A form content type: werkzeug's `request.mimetype in FORM_TYPES`, without building its parse."""
+    return env.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() in FORM_TYPES
+
+
+def json_body(req: Request | None = None) -> dict[str, Any]:
     """The request body as a JSON object, or a clear invalid_request."""
-    raw = raw_body()
+    raw = raw_body(req)
     if not raw.strip():
         return {}
     return parse_json_object(raw)
@@ -129,30 +180,28 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def form_or_json_body() -> dict[str, Any]:
+def form_or_json_body(req: Request | None = None) -> dict[str, Any]:
     """Issue accepts JSON (SDKs) and form-urlencoded (docs) bodies (docs/compatibility.md §4)."""
-    if request.mimetype not in FORM_TYPES:
-        return json_body()
-    raw_body()
+    req = req or current_request()
+    if not is_form(req.environ):
+        return json_body(req)
+    raw_body(req)
     try:
-        return {k: v for k, v in request.form.items()}
+        return {k: v for k, v in req.form.items()}
     except UnicodeDecodeError:
         raise RequestError(ErrorCode.INVALID_REQUEST, "body is not valid UTF-8") from None
-
-
-def _too_large() -> RequestError:
-    return RequestError(ErrorCode.INVALID_REQUEST, f"body is larger than {MAX_BODY // 1024} KiB")
 
 
 # --- the body, peeked at (fault matching, the journal) -----------------------------------------
 
 
-def peek_body() -> dict[str, Any]:
+def peek_body(req: Request | None = None) -> dict[str, Any]:
     """The body as a mapping if it is one, else {}; never raises (a broken body has no facts)."""
+    req = req or current_request()
     try:
-        raw = raw_body()
-        if request.mimetype in FORM_TYPES:
-            return request.form.to_dict()
+        raw = raw_body(req)
+        if is_form(req.environ):
+            return req.form.to_dict()
         return parse_json_object(raw) if raw.strip() else {}
     except (RequestError, *BODY_READ_ERRORS):
         return {}
@@ -160,6 +209,8 @@ def peek_body() -> dict[str, Any]:
 
 def drain_body() -> None:
     """Read (and keep) a body of up to 4 x MAX_BODY, whatever it holds; never raises."""
+    if isinstance(request.environ.get(BODY_KEY), bytes):
+        return  # raw_body read it
     if 0 < (request.content_length or 0) <= MAX_BODY * 4:
         try:
             request.get_data(cache=True)
