@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 
 import pytest
 
@@ -61,17 +62,22 @@ def test_a_validate_reads_the_shared_state_once_and_writes_one_consume_and_one_e
 
 
 def test_a_success_envelope_is_byte_for_byte_what_flask_jsonify_writes():
-    """envelope.ok skips Flask's JSON provider on the hot path; clients must not see a difference."""
+    """envelope.ok and token_failure skip Flask's JSON provider on the hot path; clients must not see a difference."""
     from flask import jsonify
 
+    from emulator.errors import ErrorCode, TokenRejected, message
     from emulator.web import envelope
 
     app = create_app(Settings(store="memory://", secret="s", quiet=True))
     data = {"valid": True, "uid": None, "action": "lögin ✓", "captcha_args": {"risk_score": 10, "referer": "a\"b"}}
+    rejected = TokenRejected(ErrorCode.TOKEN_CONSUMED)
     with app.app_context():
         mine, flasks = envelope.ok(data), jsonify(envelope.ok_body(data))
-    assert mine.get_data() == flasks.get_data()
-    assert mine.mimetype == flasks.mimetype == "application/json"
+        failure = envelope.token_failure(rejected, {"note": "é"})
+        flasks_failure = jsonify({"code": 0, "msg": message(rejected.code),
+                                  "data": {"valid": False, "error": "token_consumed", "note": "é"}})
+    assert mine.get_data() == flasks.get_data() and failure.get_data() == flasks_failure.get_data()
+    assert mine.mimetype == flasks.mimetype == failure.mimetype == "application/json"
 
 
 def test_the_store_encoding_is_exactly_json_dumps_compact_and_sorted():
@@ -170,3 +176,49 @@ def test_an_unreadable_body_is_one_clear_invalid_request_for_view_and_journal():
     assert answer.headers["X-Captchala-Emulator-Reason"] == "body could not be read: OSError"
     entry = client.get("/_emulator/requests").json["requests"][-1]
     assert entry["code"] == "invalid_request" and entry["token_fp"] is None
+
+
+@pytest.fixture
+def proxy_lookups() -> Iterator[dict[str, int]]:
+    """Counts, per name, the lookups through Flask's context-local proxies (each costs a context
+    variable read and a few frames)."""
+    import flask.globals
+
+    counts: dict[str, int] = {}
+    saved = []
+    for name in ("request", "current_app", "g", "session", "request_ctx", "app_ctx"):
+        proxy = vars(flask.globals).get(name)
+        if proxy is None:
+            continue
+        real = object.__getattribute__(proxy, "_get_current_object")
+
+        def counting(real=real, name=name):
+            counts[name] = counts.get(name, 0) + 1
+            return real()
+
+        saved.append((proxy, real))
+        object.__setattr__(proxy, "_get_current_object", counting)
+    yield counts
+    for proxy, real in saved:
+        object.__setattr__(proxy, "_get_current_object", real)
+
+
+def test_an_api_request_looks_up_the_request_and_the_app_once_each(fake_time, proxy_lookups):
+    """The view gets the request and the runtime once and passes them down (`request.x` and
+    `current_app.x` are one proxy lookup each; the hot path made about ten)."""
+    from flask import Response
+
+    rt = build_runtime(Settings(store="memory://", secret="s", quiet=True), real_time=fake_time)
+    app = create_app(runtime=rt)
+    app.add_url_rule("/probe", "probe", lambda: Response(b""), methods=["POST"])
+    client = app.test_client()
+    token = client.post("/_emulator/pass-tokens", json={"app_key": "demo_app", "action": "login"}).json["pass_token"]
+    proxy_lookups.clear()
+    client.post("/probe", json={})
+    flasks_own = dict(proxy_lookups)
+    for path, body in (("/v1/validate", {"pass_token": token}), ("/v1/server/challenge/issue", {"action": "login"}),
+                       ("/v1/validate", {"pass_token": token})):
+        proxy_lookups.clear()
+        client.post(path, json=body, headers=DEMO)
+        ours = {name: n - flasks_own.get(name, 0) for name, n in proxy_lookups.items()}
+        assert {name: n for name, n in ours.items() if n} == {"request": 1, "current_app": 1}, path

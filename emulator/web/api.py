@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from ..domain.apps import App
 from ..domain.moderation import moderate_input, moderate_text
@@ -24,8 +24,9 @@ def authenticate(rt: Runtime, ex: Exchange, body: dict | None = None) -> App:
     """X-App-Key / X-App-Secret checks in the contract's order, before the body is read.
 
     The moderation endpoints also carry the pair in the body (docs/compatibility.md §2); headers win."""
-    key = request.headers.get("X-App-Key") or (body or {}).get("app_key")
-    secret = request.headers.get("X-App-Secret") or (body or {}).get("app_secret")
+    headers = ex.request.headers
+    key = headers.get("X-App-Key") or (body or {}).get("app_key")
+    secret = headers.get("X-App-Secret") or (body or {}).get("app_secret")
     ex.app_key = key if isinstance(key, str) else None
     app = rt.apps.get(ex.app_key)
     if app is None:
@@ -68,7 +69,7 @@ def _validate(rt: Runtime, ex: Exchange, *, backup: bool = False, token_field: s
     app = authenticate(rt, ex)
     if not backup:
         check_rate_limit(rt.store, app, ex.vts)
-    req = ValidateRequest.from_body(json_body(), token_field)
+    req = ValidateRequest.from_body(json_body(ex.request), token_field)
     if req.client_ip:
         ex.detail["client_ip"] = req.client_ip
     if req.keep_token:
@@ -111,7 +112,7 @@ def verify_alias_view(rt: Runtime, ex: Exchange) -> Response:
 def issue_view(rt: Runtime, ex: Exchange) -> Response:
     app = authenticate(rt, ex)
     check_rate_limit(rt.store, app, ex.vts)
-    req = IssueRequest.from_fields(form_or_json_body())
+    req = IssueRequest.from_fields(form_or_json_body(ex.request))
     ex.action = req.action
     token, data, reason = issue_server_token(req, app, signer=rt.signer, now=ex.vts,
                                              max_ttl=rt.settings.max_server_token_ttl)
@@ -141,8 +142,8 @@ def moderation_text_view(rt: Runtime, ex: Exchange) -> Response:
 
 def _moderation_auth(rt: Runtime, ex: Exchange) -> tuple[App, dict]:
     """Headers first (like every endpoint); the body's app_key/app_secret only when absent."""
-    if request.headers.get("X-App-Key"):
+    if ex.request.headers.get("X-App-Key"):
         app = authenticate(rt, ex)
-        return app, json_body()
-    body = json_body()
+        return app, json_body(ex.request)
+    body = json_body(ex.request)
     return authenticate(rt, ex, body), body

@@ -74,7 +74,7 @@ def stylesheet(rt: Runtime, ex: Exchange) -> Response:
 @bp.post("/v1/challenge/init")
 @api_call("challenge_init")
 def challenge_init(rt: Runtime, ex: Exchange) -> Response:
-    req = InitRequest.from_fields(json_body(), request.headers.get("Referer"))
+    req = InitRequest.from_fields(json_body(ex.request), ex.request.headers.get("Referer"))
     ex.app_key, ex.action = req.app_key or None, req.action
     ex.set_token(req.server_token, rt)
     ex.detail.update(product=req.product, page=req.referer and req.referer[:MAX_REFERER])  # even if refused
@@ -89,7 +89,7 @@ def challenge_init(rt: Runtime, ex: Exchange) -> Response:
 @bp.post("/v1/challenge/solve")
 @api_call("challenge_solve")
 def challenge_solve(rt: Runtime, ex: Exchange) -> Response:
-    req = SolveRequest.from_fields(json_body(), request.headers.get("Referer"))
+    req = SolveRequest.from_fields(json_body(ex.request), ex.request.headers.get("Referer"))
     ch = rt.codec.decode(req.challenge_id)
     ex.app_key, ex.action, ex.detail["challenge_id"] = ch.app_key, ch.action, ch.public_id
     app = find_app(rt.apps, ch.app_key)
@@ -105,7 +105,7 @@ def challenge_solve(rt: Runtime, ex: Exchange) -> Response:
 @api_call("challenge_offline")
 def challenge_offline(rt: Runtime, ex: Exchange) -> Response:
     """Emulator choice: the "bypass worker" the SDK falls back to when init/solve are down."""
-    req = OfflineRequest.from_fields(json_body(), request.headers.get("Referer"))
+    req = OfflineRequest.from_fields(json_body(ex.request), ex.request.headers.get("Referer"))
     ex.app_key, ex.action = req.app_key or None, req.action
     app = find_app(rt.apps, req.app_key)
     token, data, ex.reason = issue_offline_token(req, app, signer=rt.signer, store=rt.store, now=ex.vts,

@@ -51,13 +51,14 @@ class Caller:
     note: str | None = None
 
 
-def caller(rt: Runtime | None = None) -> Caller:
+def caller(rt: Runtime | None = None, req: Request | None = None) -> Caller:
     """The socket peer, IPv4-mapped IPv6 shown as IPv4; with --trust-proxy the last
     X-Forwarded-For value, but only when it parses as an IP."""
-    peer = plain_ip(request.remote_addr) or "127.0.0.1"
+    req = req or current_request()
+    peer = plain_ip(req.remote_addr) or "127.0.0.1"
     if not (rt or runtime()).settings.trust_proxy:
         return Caller(peer)
-    header = request.headers.get("X-Forwarded-For")
+    header = req.headers.get("X-Forwarded-For")
     if header is None:
         return Caller(peer)
     forwarded = header.split(",")[-1].strip()
@@ -224,16 +225,17 @@ def peek_token(body: dict[str, Any]) -> str | None:
     return raw.strip() if isinstance(raw, str) and raw.strip() else None
 
 
-def request_facts(endpoint: str) -> Facts:
+def request_facts(endpoint: str, req: Request | None = None) -> Facts:
     """What a fault rule can match on, read without side effects."""
-    body = peek_body()
-    app_key = request.headers.get("X-App-Key") or body.get("app_key")
+    req = req or current_request()
+    body = peek_body(req)
+    app_key = req.headers.get("X-App-Key") or body.get("app_key")
     action = body.get("action")
     if endpoint in VALIDATES:
         action = _token_action(peek_token(body))
     elif endpoint == "challenge_solve":
         app_key, action = _challenge_facts(body.get("challenge_id"))
-    return Facts(endpoint, request.method, app_key if isinstance(app_key, str) else None,
+    return Facts(endpoint, req.method, app_key if isinstance(app_key, str) else None,
                  action if isinstance(action, str) else None)
 
 

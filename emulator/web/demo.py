@@ -6,7 +6,7 @@ the caller names only the app. Journaled as an `issue`, so profiles that hit iss
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from ..domain.server_tokens import IssueRequest, issue_server_token
 from ..errors import ErrorCode, RequestError
@@ -25,7 +25,8 @@ PATH = "/demo/issue-captcha-token"
 @bp.route(PATH, methods=["GET", "POST"])
 @api_call("issue")
 def demo_issue(rt: Runtime, ex: Exchange) -> Response:
-    fields = {**(form_or_json_body() if request.method == "POST" else {}), **request.args.to_dict()}
+    req = ex.request
+    fields = {**(form_or_json_body(req) if req.method == "POST" else {}), **req.args.to_dict()}
     key = fields.get("app_key")
     ex.app_key = key if isinstance(key, str) else None
     app = rt.apps.get(ex.app_key)
@@ -34,9 +35,9 @@ def demo_issue(rt: Runtime, ex: Exchange) -> Response:
         raise RequestError(ErrorCode.INVALID_APP_KEY, why)
     if app.disabled:
         raise RequestError(ErrorCode.APP_DISABLED, f"app {app.app_key} is disabled")
-    req = IssueRequest.from_fields({"action": fields.get("action")})
-    ex.action = req.action
-    token, data, reason = issue_server_token(req, app, signer=rt.signer, now=ex.vts,
+    issue = IssueRequest.from_fields({"action": fields.get("action")})
+    ex.action = issue.action
+    token, data, reason = issue_server_token(issue, app, signer=rt.signer, now=ex.vts,
                                              max_ttl=rt.settings.max_server_token_ttl)
     ex.set_verified_token(data["server_token"], token)
     ex.reason = f"{reason} (vendor demo backend)"

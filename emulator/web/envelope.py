@@ -18,7 +18,11 @@ _ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
 def ok(data: dict[str, Any], msg: str = "ok") -> Response:
-    return Response(_ENCODE(ok_body(data, msg)) + "\n", mimetype="application/json")
+    return _json(ok_body(data, msg))
+
+
+def _json(body: dict[str, Any]) -> Response:
+    return Response(_ENCODE(body) + "\n", mimetype="application/json")
 
 
 def ok_body(data: dict[str, Any], msg: str = "ok") -> dict[str, Any]:
@@ -28,7 +32,7 @@ def ok_body(data: dict[str, Any], msg: str = "ok") -> dict[str, Any]:
 def token_failure(err: TokenRejected, extra: dict[str, Any] | None = None) -> Response:
     """Token-level failures are HTTP 200 with code 0 (docs/compatibility.md §3)."""
     data = {"valid": False, "error": err.code.value, **(extra or {})}
-    return jsonify({"code": 0, "msg": message(err.code), "data": data})
+    return _json({"code": 0, "msg": message(err.code), "data": data})
 
 
 def request_failure(err: EmulatorError, *, validate: bool = False, http_status_errors: bool | None = None) -> Response:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
-from flask import Response, request
+from flask import Request, Response
 
 from ..domain.journal import VALIDATE_ENDPOINTS, Outcome, new_request_key, token_fingerprint
 from ..domain.tokens import Kind, Token
@@ -20,7 +20,7 @@ from ..faults.state import UNREAD, Unread
 from ..logs import log_request
 from ..runtime import Runtime
 from . import answers, envelope, faults
-from .context import caller, peek_body, peek_token, runtime
+from .context import caller, current_request, peek_body, peek_token, runtime
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Exchange:
     caller_ip: str
     method: str
     path: str
+    request: Request  # the Flask request it answers, passed down rather than looked up per use
     started: float = field(default_factory=time.perf_counter)
     id: int | None = None  # the journal's number, given when the entry is recorded
     recordable: bool = True
@@ -52,7 +53,8 @@ class Exchange:
     profile_version: str | None | Unread = UNREAD  # as read with the clock at the start (Runtime.moment)
 
     @classmethod
-    def begin(cls, rt: Runtime, endpoint: str) -> Exchange:
+    def begin(cls, rt: Runtime, endpoint: str, req: Request | None = None) -> Exchange:
+        req = req or current_request()
         recordable = True
         version: str | None | Unread = UNREAD
         try:
@@ -60,8 +62,8 @@ class Exchange:
             vts, version = moment.vts, moment.profile_version
         except StoreUnavailable:
             vts, recordable = time.time(), False
-        who = caller(rt)
-        ex = cls(new_request_key(), endpoint, time.time(), vts, who.ip, request.method, request.path,
+        who = caller(rt, req)
+        ex = cls(new_request_key(), endpoint, time.time(), vts, who.ip, req.method, req.path, req,
                  recordable=recordable, profile_version=version)
         if who.note:
             ex.detail["caller_ip_note"] = who.note
@@ -103,7 +105,7 @@ def api_call(endpoint: str) -> Callable:
         @wraps(fn)
         def view(**kwargs) -> Response:
             rt = runtime()
-            ex = Exchange.begin(rt, endpoint)
+            ex = Exchange.begin(rt, endpoint, current_request())
             response = faults.around(rt, ex, lambda view=fn: _answer(view, rt, ex, kwargs))
             ex.status = response.status_code
             envelope.with_reason(response, ex.reason)
@@ -132,7 +134,7 @@ def _answer(fn: Callable, rt: Runtime, ex: Exchange, kwargs: dict) -> Response:
 def _note_token(rt: Runtime, ex: Exchange) -> None:
     """A validate refused before its body was read (credentials) still names the token it
     carried, so explain can show "sent with the wrong secret" in the token's history."""
-    raw = peek_token(peek_body())
+    raw = peek_token(peek_body(ex.request))
     if raw is not None:
         ex.set_token(raw, rt)
 

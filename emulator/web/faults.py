@@ -49,7 +49,7 @@ def around(rt: Runtime, ex: Exchange, answer: Answer) -> Response:
     seen: list[Facts] = []
 
     def facts() -> Facts:
-        seen.append(request_facts(ex.endpoint))
+        seen.append(request_facts(ex.endpoint, ex.request))
         return seen[-1]
 
     try:
