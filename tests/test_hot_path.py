@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from emulator.app import create_app
 from emulator.runtime import build_runtime
 from emulator.settings import Settings
 from emulator.store.memory import MemoryStore
 from tests.support.apps import DEMO
+from tests.support.fuzz import fuzz
 
 
 class CountingStore(MemoryStore):
@@ -222,3 +226,27 @@ def test_an_api_request_looks_up_the_request_and_the_app_once_each(fake_time, pr
         client.post(path, json=body, headers=DEMO)
         ours = {name: n - flasks_own.get(name, 0) for name, n in proxy_lookups.items()}
         assert {name: n for name, n in ours.items() if n} == {"request": 1, "current_app": 1}, path
+
+
+ROUND_MS_CASES = (0.0, -0.0, 0.0625, -0.0625, 2.675, 0.0005, -0.0004, 1_800_000_000.0625, 1_800_000_000.123,
+                  1_799_999_999.9995, 2.0**33, 2.0**33 - 0.0005, 1e300, -1e300, float("inf"), 5e-324)
+
+
+@fuzz(3000)
+@given(x=st.floats(allow_nan=False, allow_infinity=False)
+       | st.integers(-(2**45), 2**45).map(lambda n: n / 2000)  # exact and near ties at every magnitude
+       | st.integers(1_700_000_000_000_000, 1_900_000_000_000_000).map(lambda us: us / 1e6)  # timestamps
+       | st.sampled_from(ROUND_MS_CASES))
+def test_round_ms_is_exactly_pythons_round_to_three_digits(x):
+    """The journal's virtual_ts is round(vts, 3); round converts through decimal text (about 7 000
+    instructions for a timestamp), round_ms only where the answer could differ."""
+    from emulator.web.exchange import round_ms
+
+    mine, pythons = round_ms(x), round(x, 3)
+    assert mine == pythons and math.copysign(1.0, mine) == math.copysign(1.0, pythons), (x, mine, pythons)
+
+
+def test_round_ms_of_nan_is_nan():
+    from emulator.web.exchange import round_ms
+
+    assert math.isnan(round_ms(float("nan")))

@@ -4,6 +4,7 @@ into the envelope."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -27,13 +28,13 @@ from .context import caller, current_request, peek_body, peek_token, runtime
 class Exchange:
     key: str  # names the request before the journal numbers it (a consume record keeps it)
     endpoint: str
-    ts: float
+    ts: float  # real time, to the microsecond
     vts: float
     caller_ip: str
     method: str
     path: str
     request: Request  # the Flask request it answers, passed down rather than looked up per use
-    started: float = field(default_factory=time.perf_counter)
+    started_ns: int = field(default_factory=time.perf_counter_ns)
     id: int | None = None  # the journal's number, given when the entry is recorded
     recordable: bool = True
     app_key: str | None = None
@@ -63,7 +64,7 @@ class Exchange:
         except StoreUnavailable:
             vts, recordable = time.time(), False
         who = caller(rt, req)
-        ex = cls(new_request_key(), endpoint, time.time(), vts, who.ip, req.method, req.path, req,
+        ex = cls(new_request_key(), endpoint, time.time_ns() // 1000 / 1e6, vts, who.ip, req.method, req.path, req,
                  recordable=recordable, profile_version=version)
         if who.note:
             ex.detail["caller_ip_note"] = who.note
@@ -88,14 +89,29 @@ class Exchange:
 
     def entry(self) -> dict[str, Any]:
         return {
-            "request_key": self.key, "ts": round(self.ts, 6), "virtual_ts": round(self.vts, 3),
+            "request_key": self.key, "ts": self.ts, "virtual_ts": round_ms(self.vts),
             "endpoint": self.endpoint,
             "method": self.method, "path": self.path, "caller_ip": self.caller_ip, "app_key": self.app_key,
             "token_fp": self.token_fp, "token_id": self.token_id, "token_kind": self.token_kind,
             "action": self.action, "outcome": self.outcome, "code": self.code, "reason": self.reason,
             "fault": self.fault, "status": self.status, "worker_pid": os.getpid(),
-            "duration_ms": round((time.perf_counter() - self.started) * 1000, 3), **self.detail,
+            "duration_ms": (time.perf_counter_ns() - self.started_ns + 500) // 1000 / 1000, **self.detail,
         }
+
+
+_EXACT_BELOW = 2.0**33  # |x| * 1000 < 2**43: the product's rounding error stays under 0.001
+
+
+def round_ms(x: float) -> float:
+    """Exactly round(x, 3), without its decimal conversion (about 7 000 instructions for a timestamp).
+
+    Rounding the scaled float to the nearest integer gives round's answer except within the
+    product's rounding error of a tie (where round also rounds half to even): those, and huge or
+    non-finite values, go to round itself."""
+    scaled = x * 1000.0
+    if abs(x) < _EXACT_BELOW and abs(scaled - math.floor(scaled) - 0.5) > 0.01:
+        return math.copysign(math.floor(scaled + 0.5) / 1000.0, x)
+    return round(x, 3)
 
 
 def api_call(endpoint: str) -> Callable:
