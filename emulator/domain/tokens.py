@@ -12,7 +12,6 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
-import json
 import secrets
 import zlib
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 from itsdangerous import BadPayload, BadSignature, URLSafeSerializer
 
 from ..errors import ErrorCode, TokenRejected
+from . import json_codec
 
 MAX_TOKEN_LENGTH = 1024
 MAX_PAYLOAD_BYTES = 16 * 1024  # a real token's claims inflate to well under 1 KiB
@@ -34,6 +34,7 @@ _WIRE_DIGEST = "sha1"
 COMPRESS_ABOVE = 512  # payload characters: a typical token's is about 250
 _URLSAFE_TO_STD = bytes.maketrans(b"-_", b"+/")
 _STD_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_CLAIMS_JSON = json_codec.compact_encoder()  # json.dumps(claims, separators=(",", ":")): itsdangerous's text
 
 
 class Kind(str, Enum):
@@ -69,7 +70,7 @@ class SignedCodec:
         """itsdangerous's format, compressed only when the payload is long: zlib sets up its state
         per call, which cost more than the whole rest of a mint to save a few dozen characters on
         a typical token. Either form loads (decode_payload)."""
-        data = json.dumps(claims, separators=(",", ":")).encode("utf-8")
+        data = _CLAIMS_JSON(claims).encode("utf-8")
         payload = _base64_encode(data)
         if len(payload) > COMPRESS_ABOVE:
             compressed = zlib.compress(data)
@@ -113,7 +114,7 @@ def decode_payload(payload: bytes) -> Any:
         data = _base64_decode(payload[1:] if compressed else payload)
         if compressed:
             data = _inflate(data)
-        return json.loads(data.decode("utf-8"))
+        return json_codec.loads(data.decode("utf-8"))
     except BadPayload:
         raise
     except (Exception, RecursionError) as exc:  # itsdangerous's contract: a decoding failure is BadPayload

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Request, current_app, request
 
+from ..domain import json_codec
 from ..errors import EmulatorError, ErrorCode, RequestError
 from ..faults.engine import Facts
 from ..faults.profile import VALIDATES
@@ -166,7 +167,7 @@ def json_body(req: Request | None = None) -> dict[str, Any]:
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = json_codec.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise RequestError(ErrorCode.INVALID_REQUEST, "body is not valid UTF-8") from None
     except RecursionError:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Response, current_app, jsonify
 
+from ..domain import json_codec
 from ..errors import EmulatorError, ErrorCode, RequestError, TokenRejected, message
 
 REASON_HEADER = "X-Captchala-Emulator-Reason"
@@ -14,7 +14,7 @@ REASON_HEADER = "X-Captchala-Emulator-Reason"
 
 # the bytes Flask's jsonify writes for our plain dicts (compact, ASCII, keys in order, a newline),
 # without its provider's per-call setup: a success is the hot path's answer
-_ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+_ENCODE = json_codec.compact_encoder()
 
 
 def ok(data: dict[str, Any], msg: str = "ok") -> Response:
