@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -24,6 +27,9 @@ from .web import (
     diagnosis,
 )
 from .web.context import EXTENSION, MAX_BODY
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 CONTROL_PREFIX = "/_emulator"
 # every area of the server, registered explicitly (none adds routes to another as an import side effect)
@@ -63,9 +69,17 @@ def _install_error_handler(app: Flask) -> None:
 
 
 def _install_janitor(app: Flask, janitor: Janitor) -> None:
-    @app.teardown_request
-    def purge_now_and_then(_exc: BaseException | None) -> None:
+    """Purge now and then, after any request. A WSGI wrapper rather than a teardown function: Flask
+    dispatches to teardown functions on every request (about 7 500 instructions), this is one call."""
+    inner = app.wsgi_app
+
+    def wsgi_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         try:
-            janitor.maybe_purge()
-        except StoreUnavailable:
-            pass
+            return inner(environ, start_response)
+        finally:
+            try:
+                janitor.maybe_purge()
+            except StoreUnavailable:
+                pass
+
+    app.wsgi_app = wsgi_app  # type: ignore[method-assign]
