@@ -272,3 +272,20 @@ def test_the_janitor_runs_after_any_request_without_a_flask_teardown_function(fa
         request()
         fake_time.advance(31)  # the janitor purges at most once per 30 s
     assert len(purges) == 3
+
+
+def test_the_reason_header_is_there_once_with_or_without_a_fault_setting_it(fake_time):
+    """A view's own answer gets the reason appended (werkzeug's replacing set costs twice as much);
+    a fault's canned answer may carry a header of that name from the profile: it is replaced."""
+    rt = build_runtime(Settings(store="memory://", secret="s", quiet=True), real_time=fake_time)
+    client = create_app(runtime=rt).test_client()
+    answer = client.post("/v1/server/challenge/issue", json={"action": "login"}, headers=DEMO)
+    assert answer.headers.getlist("X-Captchala-Emulator-Reason") == [
+        "issued sct_ for action 'login', 1 use(s), ttl 300 s"]
+    rule = {"name": "canned", "match": {"endpoint": "issue"},
+            "effect": {"status": 503, "headers": {"X-Captchala-Emulator-Reason": "from the profile"}}}
+    assert client.put("/_emulator/profile", json={"profile": {"name": "p", "rules": [rule]}}).status_code == 200
+    answer = client.post("/v1/server/challenge/issue", json={"action": "login"}, headers=DEMO)
+    assert answer.status_code == 503
+    assert answer.headers.getlist("X-Captchala-Emulator-Reason") == [
+        "fault rule p/canned: HTTP 503 with a json body"]

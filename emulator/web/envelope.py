@@ -22,7 +22,7 @@ def ok(data: dict[str, Any], msg: str = "ok") -> Response:
 
 
 def _json(body: dict[str, Any]) -> Response:
-    return Response(_ENCODE(body) + "\n", mimetype="application/json")
+    return Response(_ENCODE(body) + "\n", content_type="application/json")
 
 
 def ok_body(data: dict[str, Any], msg: str = "ok") -> dict[str, Any]:
@@ -59,10 +59,17 @@ def failure_body(code: ErrorCode, status: int, *, validate: bool = False,
     return {"code": status, "msg": message(code), "error": code.value, "data": data}
 
 
-def with_reason(response: Response, reason: str | None) -> Response:
+def with_reason(response: Response, reason: str | None, *, fresh: bool = False) -> Response:
+    """The reason header; `fresh`: the response cannot hold one yet (a view's own answer), so it is
+    appended rather than set (werkzeug's set looks for an old one first: twice the cost)."""
     if reason:
-        # header values must be latin-1; reasons are ASCII by construction but be safe
-        response.headers[REASON_HEADER] = reason.encode("ascii", "replace").decode("ascii")[:512]
+        value = reason[:512]
+        if not value.isascii():  # header values must be latin-1; reasons are ASCII by construction but be safe
+            value = value.encode("ascii", "replace").decode("ascii")
+        if fresh:
+            response.headers.add(REASON_HEADER, value)
+        else:
+            response.headers[REASON_HEADER] = value
     return response
 
 

@@ -124,7 +124,7 @@ def api_call(endpoint: str) -> Callable:
             ex = Exchange.begin(rt, endpoint, current_request())
             response = faults.around(rt, ex, lambda view=fn: _answer(view, rt, ex, kwargs))
             ex.status = response.status_code
-            envelope.with_reason(response, ex.reason)
+            envelope.with_reason(response, ex.reason, fresh=ex.fault is None)  # no fault: the view's own answer
             record(rt, ex)
             return response
 
