@@ -289,3 +289,27 @@ def test_the_reason_header_is_there_once_with_or_without_a_fault_setting_it(fake
     assert answer.status_code == 503
     assert answer.headers.getlist("X-Captchala-Emulator-Reason") == [
         "fault rule p/canned: HTTP 503 with a json body"]
+
+
+def test_with_no_profile_active_the_fault_state_is_not_consulted(fake_time, monkeypatch):
+    """The request's moment already says no profile is active: no decision to make (about 3 000
+    instructions of closures and calls); with one active, every request is decided."""
+    rt = build_runtime(Settings(store="memory://", secret="s", quiet=True), real_time=fake_time)
+    client = create_app(runtime=rt).test_client()
+    decided: list[str] = []
+    real = rt.faults.decide
+
+    def counting(endpoint, *args, **kwargs):
+        decided.append(endpoint)
+        return real(endpoint, *args, **kwargs)
+
+    monkeypatch.setattr(rt.faults, "decide", counting)
+    client.post("/v1/server/challenge/issue", json={"action": "login"}, headers=DEMO)
+    assert decided == []
+    rule = {"name": "slow", "match": {"endpoint": "validate"}, "effect": {"latency_ms": 1}}
+    assert client.put("/_emulator/profile", json={"profile": {"name": "p", "rules": [rule]}}).status_code == 200
+    client.post("/v1/server/challenge/issue", json={"action": "login"}, headers=DEMO)
+    assert decided == ["issue"]
+    assert client.delete("/_emulator/profile").status_code == 200
+    client.post("/v1/server/challenge/issue", json={"action": "login"}, headers=DEMO)
+    assert decided == ["issue"]

@@ -27,6 +27,7 @@ from ..errors import (
 )
 from ..faults.engine import Decision, Facts
 from ..faults.profile import VALIDATES, Connection, Effect
+from ..faults.state import Unread
 from . import envelope
 from .connection_faults import abandon, drain, malformed, raw_socket, slow, truncated, wait_for_hangup
 from .context import request_facts
@@ -45,7 +46,10 @@ Answer = Callable[..., Response]  # answer(view=None): run the real view (or a s
 
 
 def around(rt: Runtime, ex: Exchange, answer: Answer) -> Response:
-    """Run the request under the active profile; with none active this costs one store read."""
+    """Run the request under the active profile; with none active this costs one store read, or
+    none when the request's moment already read that no profile is active (the usual case)."""
+    if not ex.profile_version and not isinstance(ex.profile_version, Unread):  # "" or None: no profile
+        return answer()
     seen: list[Facts] = []
 
     def facts() -> Facts:
