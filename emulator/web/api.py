@@ -24,9 +24,9 @@ def authenticate(rt: Runtime, ex: Exchange, body: dict | None = None) -> App:
     """X-App-Key / X-App-Secret checks in the contract's order, before the body is read.
 
     The moderation endpoints also carry the pair in the body (docs/compatibility.md §2); headers win."""
-    headers = ex.request.headers
-    key = headers.get("X-App-Key") or (body or {}).get("app_key")
-    secret = headers.get("X-App-Secret") or (body or {}).get("app_secret")
+    environ = ex.request.environ  # headers.get(name) without building werkzeug's header view
+    key = environ.get("HTTP_X_APP_KEY") or (body or {}).get("app_key")
+    secret = environ.get("HTTP_X_APP_SECRET") or (body or {}).get("app_secret")
     ex.app_key = key if isinstance(key, str) else None
     app = rt.apps.get(ex.app_key)
     if app is None:

@@ -56,18 +56,23 @@ def caller(rt: Runtime | None = None, req: Request | None = None) -> Caller:
     """The socket peer, IPv4-mapped IPv6 shown as IPv4; with --trust-proxy the last
     X-Forwarded-For value, but only when it parses as an IP."""
     req = req or current_request()
-    peer = plain_ip(req.remote_addr) or "127.0.0.1"
+    peer = _peer(req.remote_addr)
     if not (rt or runtime()).settings.trust_proxy:
-        return Caller(peer)
+        return peer
     header = req.headers.get("X-Forwarded-For")
     if header is None:
-        return Caller(peer)
+        return peer
     forwarded = header.split(",")[-1].strip()
     ip = plain_ip(forwarded)
     if ip is None:
         shown = forwarded[:MAX_FORWARDED_SHOWN].encode("ascii", "backslashreplace").decode("ascii")
-        return Caller(peer, f"X-Forwarded-For {shown!r} is not an IP: used the socket address")
+        return Caller(peer.ip, f"X-Forwarded-For {shown!r} is not an IP: used the socket address")
     return Caller(ip)
+
+
+@functools.lru_cache(maxsize=4096)  # bounded; a Caller is a frozen value, so one per peer address is shared
+def _peer(remote_addr: str | None) -> Caller:
+    return Caller(plain_ip(remote_addr) or "127.0.0.1")
 
 
 def caller_ip() -> str:
