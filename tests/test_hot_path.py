@@ -238,16 +238,16 @@ ROUND_MS_CASES = (0.0, -0.0, 0.0625, -0.0625, 2.675, 0.0005, -0.0004, 1_800_000_
        | st.integers(1_700_000_000_000_000, 1_900_000_000_000_000).map(lambda us: us / 1e6)  # timestamps
        | st.sampled_from(ROUND_MS_CASES))
 def test_round_ms_is_exactly_pythons_round_to_three_digits(x):
-    """The journal's virtual_ts is round(vts, 3); round converts through decimal text (about 7 000
-    instructions for a timestamp), round_ms only where the answer could differ."""
-    from emulator.web.exchange import round_ms
+    """The journal's virtual_ts and a token's iat/exp are round(x, 3); round converts through decimal
+    text (about 7 000 instructions for a timestamp), round_ms only where the answer could differ."""
+    from emulator.domain.tokens import round_ms
 
     mine, pythons = round_ms(x), round(x, 3)
     assert mine == pythons and math.copysign(1.0, mine) == math.copysign(1.0, pythons), (x, mine, pythons)
 
 
 def test_round_ms_of_nan_is_nan():
-    from emulator.web.exchange import round_ms
+    from emulator.domain.tokens import round_ms
 
     assert math.isnan(round_ms(float("nan")))
 

@@ -4,7 +4,6 @@ into the envelope."""
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from typing import Any
 from flask import Request, Response
 
 from ..domain.journal import VALIDATE_ENDPOINTS, Outcome, new_request_key, token_fingerprint
-from ..domain.tokens import Kind, Token
+from ..domain.tokens import Kind, Token, round_ms
 from ..errors import ChallengeError, EmulatorError, ErrorCode, RequestError, StoreUnavailable, TokenRejected
 from ..faults.state import UNREAD, Unread
 from ..logs import log_request
@@ -97,21 +96,6 @@ class Exchange:
             "fault": self.fault, "status": self.status, "worker_pid": os.getpid(),
             "duration_ms": (time.perf_counter_ns() - self.started_ns + 500) // 1000 / 1000, **self.detail,
         }
-
-
-_EXACT_BELOW = 2.0**33  # |x| * 1000 < 2**43: the product's rounding error stays under 0.001
-
-
-def round_ms(x: float) -> float:
-    """Exactly round(x, 3), without its decimal conversion (about 7 000 instructions for a timestamp).
-
-    Rounding the scaled float to the nearest integer gives round's answer except within the
-    product's rounding error of a tie (where round also rounds half to even): those, and huge or
-    non-finite values, go to round itself."""
-    scaled = x * 1000.0
-    if abs(x) < _EXACT_BELOW and abs(scaled - math.floor(scaled) - 0.5) > 0.01:
-        return math.copysign(math.floor(scaled + 0.5) / 1000.0, x)
-    return round(x, 3)
 
 
 def api_call(endpoint: str) -> Callable:
