@@ -347,3 +347,21 @@ def test_an_api_request_reads_its_headers_from_the_environ(fake_time, monkeypatc
     assert client.post("/v1/validate", json={"pass_token": token}, headers=DEMO).json["data"]["valid"] is True
     assert client.post("/v1/server/challenge/issue", json={"action": "login"}, headers=DEMO).json["code"] == 0
     assert looked_up == []
+
+
+def test_a_body_that_breaks_under_a_reset_fault_is_still_answered_and_journaled():
+    """The reset fault drains the body first; a body that cannot be read must not escape as an
+    error there (drain_body never raises), whichever reader met the break first."""
+    class Broken(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise OSError("connection reset by peer")
+
+    app = create_app(Settings(store="memory://", secret="s", quiet=True))
+    client = app.test_client()
+    rule = {"name": "reset", "match": {"endpoint": "validate"}, "effect": {"connection": "reset"}}
+    assert client.put("/_emulator/profile", json={"profile": {"name": "p", "rules": [rule]}}).status_code == 200
+    answer = client.post("/v1/validate", data=b'{"pass_token":"pt_x"}', headers=DEMO,
+                         environ_overrides={"wsgi.input": Broken(b"")})
+    assert answer.status_code == 502
+    entry = client.get("/_emulator/requests").json["requests"][-1]
+    assert entry["code"] == "connection_reset" and entry["status"] == 502

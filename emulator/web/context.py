@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Request, current_app, request
+from werkzeug.exceptions import ClientDisconnected
 
 from ..domain import json_codec
 from ..errors import EmulatorError, ErrorCode, RequestError
@@ -221,7 +222,7 @@ def drain_body() -> None:
     if 0 < (request.content_length or 0) <= MAX_BODY * 4:
         try:
             request.get_data(cache=True)
-        except BODY_READ_ERRORS:
+        except (*BODY_READ_ERRORS, ClientDisconnected):  # werkzeug's word for a read that broke
             pass
 
 
