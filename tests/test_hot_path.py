@@ -365,3 +365,14 @@ def test_a_body_that_breaks_under_a_reset_fault_is_still_answered_and_journaled(
     assert answer.status_code == 502
     entry = client.get("/_emulator/requests").json["requests"][-1]
     assert entry["code"] == "connection_reset" and entry["status"] == 502
+
+
+@pytest.mark.parametrize("length", ["9" * 5000, "18446744073709551617", "1e3", "+20", " 20", "٢٠"])
+def test_an_odd_content_length_is_left_to_werkzeug_as_before(length):
+    """Only plain short digit strings take the one-read path: werkzeug reads any other value as 0
+    (5 000 digits would be a ValueError from int() itself: never a 500)."""
+    app = create_app(Settings(store="memory://", secret="s", quiet=True))
+    answer = app.test_client().post("/v1/validate", data=b'{"pass_token":"pt_x"}', headers=DEMO,
+                                    environ_overrides={"CONTENT_LENGTH": length})
+    assert answer.status_code == 200 and answer.json["data"]["error"] in ("empty_token", "invalid_token",
+                                                                          "invalid_request")

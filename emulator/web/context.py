@@ -151,9 +151,10 @@ def _read_guarded(req: Request) -> bytes | Unreadable:
 
 
 def _plain_content_length(env: dict[str, Any]) -> int | None:
-    """Content-Length when it is plain ASCII digits and the body is not chunked, else None."""
+    """Content-Length when it is plain ASCII digits (at most 18: int() has a digit limit) and the
+    body is not chunked, else None."""
     text = env.get("CONTENT_LENGTH")
-    if not text or not text.isascii() or not text.isdigit() or "HTTP_TRANSFER_ENCODING" in env:
+    if not text or len(text) > 18 or not text.isascii() or not text.isdigit() or "HTTP_TRANSFER_ENCODING" in env:
         return None
     return int(text)
 
