@@ -21,7 +21,7 @@ def test_keys_draw_randomness_once_per_process_then_count():
     assert draws == [8]
 
 
-def test_two_processes_start_from_their_own_random_numbers():
+def test_two_generators_start_from_their_own_random_numbers():
     first, second = RequestKeys(), RequestKeys()
     assert abs(int(first(), 16) - int(second(), 16)) > 10**9  # fails with odds about 1e-10
 

@@ -20,7 +20,7 @@ def test_an_answered_request_is_in_the_journal_of_every_worker_at_once(tmp_path,
     url = f"sqlite:///{tmp_path / 'state.db'}" if store == "sqlite" else request.getfixturevalue("redis_url")
     with running_emulator("--workers", "4", "--store", url) as server:
         tokens = [server.mint() for _ in range(ROUNDS)]
-        answered_by, missing = set(), []
+        answered_by, missing, keys = set(), [], []
         for n, token in enumerate(tokens):
             with requests.Session() as client:  # a fresh connection per request: spread over the workers
                 body = client.post(server.url + "/v1/validate", json={"pass_token": token}, headers=DEMO,
@@ -33,5 +33,8 @@ def test_an_answered_request_is_in_the_journal_of_every_worker_at_once(tmp_path,
                 missing.append((n, rows))
             else:
                 answered_by.add(rows[0]["worker_pid"])
+                keys.append(rows[0]["request_key"])
         assert not missing, f"{len(missing)} of {ROUNDS} answered validates not yet in the journal: {missing[:3]}"
         assert len(answered_by) >= 2, "every validate landed on one worker: the check proves nothing"
+        # request keys count up from a random start drawn in each worker, not in the master before the fork
+        assert len(set(keys)) == len(keys), "two workers gave out the same request key"
