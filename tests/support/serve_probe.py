@@ -36,7 +36,9 @@ def report(at_fork: set[str]) -> None:
              "app_code_frozen": not any(obj is create_app for obj in gc.get_objects()),
              "frozen_objects": gc.get_freeze_count(), "unpatched_bindings": unpatched_bindings()}
     target = Path(os.environ["SERVE_PROBE_DIR"]) / f"{os.getpid()}.json"
-    target.write_text(json.dumps(facts))
+    partial = target.with_suffix(".partial")  # the test reads *.json while workers write: never half a file
+    partial.write_text(json.dumps(facts))
+    os.replace(partial, target)
 
 
 def unpatched_bindings() -> list[str]:
