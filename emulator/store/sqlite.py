@@ -287,7 +287,8 @@ class SQLiteStore(Store):
 
     # --- journal: a ring in shared memory beside the database (store/journal_ring.py) ---------
     def journal_append(self, entry: Record, *, capacity: int) -> int:
-        """One copy into the shared ring under the writer lock, written before this returns."""
+        """One copy into the shared ring under its own lock (never the database's), written before
+        this returns."""
         data = encode_entry(entry)
         with self._ring_locked():
             return self._ring.append(data, capacity)
