@@ -361,3 +361,17 @@ def test_health_names_a_ring_file_that_was_deleted_replaced_or_made_read_only(tm
     finally:
         subprocess.run(["chattr", "-i", str(ring)], check=True)
     store.ping()
+
+
+def test_a_stored_entry_is_its_own_answer_so_reading_needs_no_resorting(tmp_path):
+    """Long-polls and diagnosis parse every entry they read: the slot's JSON already holds the
+    entry's id in its key-sorted place (written over a same-width mark under the lock)."""
+    db = tmp_path / "s.db"
+    store = open_db(db)
+    for n in range(1, 4):
+        store.journal_append({"zeta": n, "alpha": "a", "id": "ignored"}, capacity=10)
+    raw = ring_path(db).read_bytes()[HEADER.size + 2 * SLOT_SIZE:][12:]
+    stored = json.loads(raw[:raw.index(b"}") + 1])
+    assert stored == {"alpha": "a", "id": 3, "zeta": 3}
+    assert list(stored) == ["alpha", "id", "zeta"]
+    assert store.journal_query(JournalQuery())[-1] == stored

@@ -55,19 +55,28 @@ CORE_FIELDS = ("request_key", "ts", "virtual_ts", "endpoint", "method", "path", 
                "token_id", "token_kind", "action", "outcome", "code", "status", "fault", "worker_pid", "duration_ms")
 
 
+# The id is only known under the lock, and parsing must not re-sort keys (queries parse every
+# entry they return): entries are encoded with this number as their `id`, in its key-sorted place,
+# and `_put` overwrites it with the real id, padded with spaces to the same width (valid JSON).
+ID_MARK = 9_223_372_036_854_775_807
+_MARK = b'"id":%d' % ID_MARK
+
+
 def encode_entry(entry: Record) -> bytes:
     """The entry as stored: compact, key-sorted ASCII JSON that fits one slot (outside the lock).
 
     Too long, its strings are cut (then only its core fields kept, then cut shorter) until the
     JSON fits: JSON is never cut, so a stored entry always parses."""
-    data = dump(entry).encode("ascii")
+    marked = {**entry, "id": ID_MARK}
+    data = dump(marked).encode("ascii")
     if len(data) <= PAYLOAD:
         return data
     for which, limit in CUTS:
-        data = dump({**_cut(entry, CORE_FIELDS if which else tuple(entry), limit), "truncated": True}).encode("ascii")
+        fields = (*CORE_FIELDS, "id") if which else tuple(marked)
+        data = dump({**_cut(marked, fields, limit), "truncated": True}).encode("ascii")
         if len(data) <= PAYLOAD:
             return data
-    return dump({"request_key": str(entry.get("request_key"))[:32], "truncated": True}).encode("ascii")
+    return dump({"id": ID_MARK, "request_key": str(entry.get("request_key"))[:32], "truncated": True}).encode("ascii")
 
 
 def _cut(entry: Record, fields: tuple[str, ...], limit: int) -> Record:
@@ -88,8 +97,10 @@ def parse(raw: bytes) -> Record | None:
     entry = _load(body)
     if entry is None:
         return None
-    entry["id"] = int(number)
-    return dict(sorted(entry.items()))
+    if entry.get("id") != int(number):  # not stamped by _put (never expected): the slot's id holds
+        entry["id"] = int(number)
+        return dict(sorted(entry.items()))
+    return entry
 
 
 def _load(body: bytes) -> dict[str, Any] | None:
@@ -328,6 +339,7 @@ class JournalRing:
         killed half-way leaves nothing readable). The JSON goes through `pwrite`: on a full disk
         that is an OSError, where a store into a page without a block would be SIGBUS."""
         at = self._offset(n)
+        data = data.replace(_MARK, b'"id":%-19d' % n, 1)  # the same length: ids stay below 2**62
         if self._fd is not None:
             os.pwrite(self._fd, SLOT_HEAD.pack(0, len(data)) + data, at)
         else:
