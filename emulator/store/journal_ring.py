@@ -103,6 +103,21 @@ def parse(raw: bytes) -> Record | None:
     return entry
 
 
+def _needle(key: str, value: Any) -> bytes:
+    """The text `"key":value` as the stored JSON spells it: in an entry's JSON if the entry has it
+    (necessary, not sufficient: a nested object may hold the same text)."""
+    return b'"%s":%s' % (key.encode(), dump(value).encode("ascii"))
+
+
+def _header(capacity: int, latest: int) -> bytes:
+    return HEADER.pack(MAGIC, VERSION, SLOT_SIZE, capacity, latest)
+
+
+def _ours(head: tuple[Any, ...]) -> bool:
+    """A header this version wrote, with a latest id no ring reaches (else it is damaged)."""
+    return head[:3] == (MAGIC, VERSION, SLOT_SIZE) and head[4] <= MAX_ID
+
+
 def _load(body: bytes) -> dict[str, Any] | None:
     try:
         entry = json.loads(body)
@@ -178,7 +193,7 @@ class JournalRing:
         if app_key is None:
             LATEST.pack_into(m, LATEST_AT, 0)  # no slot is in an empty window
             return
-        needle = b'"app_key":' + dump(app_key).encode("ascii")
+        needle = _needle("app_key", app_key)
         for n, raw in self._entries(m):
             entry = _load(raw) if needle in raw else None
             if entry is not None and entry.get("app_key") == app_key:
@@ -210,7 +225,7 @@ class JournalRing:
         m = self._readable()
         if m is None:
             return [], False
-        needles = [b'"%s":%s' % (k.encode(), dump(v).encode("ascii")) for k, v in query.filters()]
+        needles = [_needle(k, v) for k, v in query.filters()]
         picked: list[bytes] = []
         ids = self._ids(m)
         for n in (ids if query.after_id else reversed(ids)):
@@ -247,7 +262,7 @@ class JournalRing:
         if self._fd is None:  # in memory: only this process ever lays it out
             if self._map is None:
                 self._map = mmap.mmap(-1, HEADER.size)
-                HEADER.pack_into(self._map, 0, MAGIC, VERSION, SLOT_SIZE, 0, 0)
+                self._map[:HEADER.size] = _header(0, 0)
         else:
             head = self._check()
             if head is None:
@@ -278,7 +293,7 @@ class JournalRing:
             return None
         raw = self._map[:HEADER.size] if self._map is not None else os.pread(self._fd, HEADER.size, 0)
         head = HEADER.unpack(raw)
-        if head[:3] != (MAGIC, VERSION, SLOT_SIZE) or head[3] > MAX_CAPACITY or head[4] > MAX_ID:
+        if not _ours(head) or head[3] > MAX_CAPACITY:
             return None
         return head if size >= HEADER.size + head[3] * SLOT_SIZE else None
 
@@ -286,16 +301,13 @@ class JournalRing:
         """An empty ring; the latest id is kept when the header is ours (ids never go back)."""
         assert self._fd is not None
         raw = os.pread(self._fd, HEADER.size, 0)
-        latest = 0
-        if len(raw) == HEADER.size:
-            magic, version, slot, _, found = HEADER.unpack(raw)
-            if (magic, version, slot) == (MAGIC, VERSION, SLOT_SIZE) and found <= MAX_ID:
-                latest = found
+        found = HEADER.unpack(raw) if len(raw) == HEADER.size else None
+        latest = found[4] if found is not None and _ours(found) else 0
         head = (MAGIC, VERSION, SLOT_SIZE, 0, latest)
         if self._map is not None:  # it may be longer than the file now: never touch it again
             self._map.close()
             self._map, self._capacity = None, 0
-        os.pwrite(self._fd, HEADER.pack(*head), 0)
+        os.pwrite(self._fd, _header(0, latest), 0)
         return head
 
     def _map_file(self, capacity: int) -> None:
@@ -319,7 +331,7 @@ class JournalRing:
             old, self._map = self._map, mmap.mmap(-1, HEADER.size + capacity * SLOT_SIZE)
             old.close()
         else:
-            os.pwrite(self._fd, HEADER.pack(MAGIC, VERSION, SLOT_SIZE, 0, latest), 0)
+            os.pwrite(self._fd, _header(0, latest), 0)
             self._map.close()
             self._map, self._capacity = None, 0
             os.ftruncate(self._fd, HEADER.size)  # drop the old slots, then grow (sparse, zeroed)
@@ -328,7 +340,7 @@ class JournalRing:
         self._capacity = capacity
         for n, raw in kept:
             self._put(self._map, n, raw)
-        HEADER.pack_into(self._map, 0, MAGIC, VERSION, SLOT_SIZE, capacity, latest)
+        self._map[:HEADER.size] = _header(capacity, latest)
 
     # --- slots -----------------------------------------------------------------------------
     def _offset(self, n: int) -> int:
