@@ -155,10 +155,7 @@ class JournalRing:
     @contextmanager
     def locked(self, *, shared: bool = False) -> Iterator[None]:
         with self._thread_lock:
-            if self._path is not None and self._fd is None:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-                self._closer = weakref.finalize(self, os.close, self._fd)  # also for a store never closed
-            fd = self._fd
+            fd = self._opened()
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
@@ -166,6 +163,26 @@ class JournalRing:
             finally:
                 if fd is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def append_locked(self, data: bytes, capacity: int) -> int:
+        """`append` inside the exclusive lock: what `locked()` does, without its generator's frames
+        (the request path's one call; about 8 000 instructions less per entry)."""
+        with self._thread_lock:
+            fd = self._opened()
+            if fd is None:
+                return self.append(data, capacity)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                return self.append(data, capacity)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _opened(self) -> int | None:
+        """The ring file's descriptor, opened on first use (None in memory)."""
+        if self._path is not None and self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._closer = weakref.finalize(self, os.close, self._fd)  # also for a store never closed
+        return self._fd
 
     def close(self) -> None:
         with self._thread_lock:

@@ -45,6 +45,7 @@ CREATE INDEX IF NOT EXISTS journal_token ON journal(token_fp);
 AFTER_HORIZON = f"NOT EXISTS (SELECT 1 FROM kv WHERE key = '{HORIZON_KEY}' AND CAST(value AS REAL) >= ?)"
 SINGLE_USE_TABLES = ("consumed", "uses")
 RING_SUFFIX = ".requests"  # the journal's ring file beside the database (store/journal_ring.py)
+RING_ERRORS = (OSError, ValueError, OverflowError, struct.error)  # a failing or damaged ring file
 KV_CACHE_SIZE = 16  # get_many key tuples kept per process (callers use a few fixed ones)
 # one atomic statement: the row is inserted (rowcount 1) only if absent and after the horizon
 CONSUME = ("INSERT OR IGNORE INTO consumed(token_id, scope, expires_at, record) "
@@ -290,8 +291,11 @@ class SQLiteStore(Store):
         """One copy into the shared ring under its own lock (never the database's), written before
         this returns."""
         data = encode_entry(entry)
-        with self._ring_locked():
-            return self._ring.append(data, capacity)
+        try:
+            self._ring_ready()
+            return self._ring.append_locked(data, capacity)
+        except RING_ERRORS as exc:
+            raise self._ring_unavailable(exc) from exc
 
     def _grouped(self, op: _Consume) -> Any:
         """Group commit (store/group.py): the consumes that one process's concurrent requests
@@ -318,15 +322,22 @@ class SQLiteStore(Store):
         """The ring's lock (never the database's; shared to read), the ring made ready once per
         process; a failing or damaged file is StoreUnavailable, never a crash."""
         try:
-            if self._ring_pid != os.getpid():
-                with self._ring.locked():
-                    if self.path != ":memory:" and self._ring.fresh():
-                        self._adopt_table_journal()
-                self._ring_pid = os.getpid()
+            self._ring_ready()
             with self._ring.locked(shared=shared):
                 yield
-        except (OSError, ValueError, OverflowError, struct.error) as exc:
-            raise StoreUnavailable(f"sqlite {self.path}: the journal ring: {exc}") from exc
+        except RING_ERRORS as exc:
+            raise self._ring_unavailable(exc) from exc
+
+    def _ring_ready(self) -> None:
+        """Once per process: an earlier version's table journal adopted into a fresh ring."""
+        if self._ring_pid != os.getpid():
+            with self._ring.locked():
+                if self.path != ":memory:" and self._ring.fresh():
+                    self._adopt_table_journal()
+            self._ring_pid = os.getpid()
+
+    def _ring_unavailable(self, exc: Exception) -> StoreUnavailable:
+        return StoreUnavailable(f"sqlite {self.path}: the journal ring: {exc}")
 
     def _adopt_table_journal(self) -> None:
         """The entries and the id counter earlier versions kept in the database move into a
