@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, current_app, jsonify
 
 from ..domain import json_codec
 from ..errors import EmulatorError, ErrorCode, RequestError, TokenRejected, message
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 REASON_HEADER = "X-Captchala-Emulator-Reason"
 
@@ -27,7 +31,7 @@ class Answer(Response):
     headers go on the canned answers only), so none needs making absolute; a HEAD request, a
     bodiless status or a body replaced by an iterator still takes werkzeug's way."""
 
-    def get_wsgi_response(self, environ):  # type: ignore[no-untyped-def]
+    def get_wsgi_response(self, environ: WSGIEnvironment) -> tuple[Iterable[bytes], str, list[tuple[str, str]]]:
         status = self.status_code
         if environ["REQUEST_METHOD"] == "HEAD" or status < 200 or status in (204, 304) \
                 or self.direct_passthrough or type(self.response) is not list:
