@@ -165,8 +165,9 @@ class JournalRing:
                     fcntl.flock(fd, fcntl.LOCK_UN)
 
     def append_locked(self, data: bytes, capacity: int) -> int:
-        """`append` inside the exclusive lock: what `locked()` does, without its generator's frames
-        (the request path's one call; about 8 000 instructions less per entry)."""
+        """`append` inside the exclusive lock: what `locked()` does, without a generator's frames (the
+        request path's one call; with the store's own context manager gone too, 21 000 instructions
+        less per entry)."""
         with self._thread_lock:
             fd = self._opened()
             if fd is None:
