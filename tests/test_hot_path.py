@@ -405,7 +405,12 @@ def test_an_envelope_answer_is_handed_to_the_server_as_werkzeug_would_without_it
     assert _wsgi_answer(mine) == _wsgi_answer(plain)
     scans: list[int] = []
     real = Response.get_wsgi_headers
-    monkeypatch.setattr(Response, "get_wsgi_headers", lambda self, environ: scans.append(1) or real(self, environ))
+
+    def counted(self, environ):
+        scans.append(1)
+        return real(self, environ)
+
+    monkeypatch.setattr(Response, "get_wsgi_headers", counted)
     _wsgi_answer(mine)
     assert scans == []
     status, headers, body = _wsgi_answer(mine, "HEAD")
