@@ -34,6 +34,8 @@ from .runner import Bench, Options
 @click.option("--cold-runs", type=click.IntRange(1, 20), default=5, show_default=True)
 @click.option("--spread-trials", type=click.IntRange(0, 20), default=3, show_default=True,
               help="Short floor runs per worker model (shared socket vs reuse_port) to show the connection spread.")
+@click.option("--pairs", type=click.IntRange(1, 10), default=3, show_default=True,
+              help="Runs of each throughput target, each right after a floor run; ratios are their median.")
 @click.option("--no-peers", is_flag=True, help="Skip WireMock and Mockoon.")
 @click.option("--no-redis", is_flag=True, help="Skip the Redis store.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,

@@ -6,6 +6,7 @@ machines are too noisy for absolute numbers to mean anything across runs."""
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,41 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
+# What a pair compares: the target's run to the floor's run just before it (issue 11's figures).
+PAIRED = (("rps", "rps"), ("cpu", "cpu_us_per_request"), ("p99", "p99_ms"))
+
+
+def pair(floor: dict, target: dict) -> dict:
+    """One floor run and the target run right after it: both runs' figures and their ratios."""
+    out: dict[str, Any] = {}
+    for name, key in PAIRED:
+        out[f"floor_{name}"], out[f"target_{name}"] = floor.get(key), target.get(key)
+        out[f"{name}_ratio"] = ratio(target.get(key), floor.get(key))
+    out["target_starved"] = target.get("starved", 0)  # a run out of fresh tokens answers faster: shown, never hidden
+    return out
+
+
+def summarize_pairs(pairs: list[dict]) -> dict:
+    """The pairs and, per figure, the median of their ratios (the middle one of an odd count, the
+    mean of the middle two of an even one); None when a pair lacks the figure."""
+    out: dict[str, Any] = {"pairs": pairs}
+    for name, _ in PAIRED:
+        values = [p[f"{name}_ratio"] for p in pairs]
+        out[f"{name}_ratio_median"] = round(statistics.median(values), 3) \
+            if values and None not in values else None
+    return out
+
+
+def vs_floor(throughput: dict, key: str, figure: str) -> float | None:
+    """A target's figure as a ratio to the floor's: the median over its alternating pairs when it
+    has them, else against the floor's one run."""
+    paired = get(throughput, key, "paired")
+    name = {k: n for n, k in PAIRED}.get(figure)
+    if paired and name:
+        return paired.get(f"{name}_ratio_median")
+    return ratio(get(throughput, key, figure), get(throughput, "floor", figure))
+
+
 def get(results: dict, *path: str) -> Any:
     value: Any = results
     for key in path:
@@ -30,24 +66,23 @@ def get(results: dict, *path: str) -> Any:
 
 
 def add_ratios(results: dict) -> None:
-    floor = results["throughput"].get("floor")
-    for row in results["throughput"].values():
-        if floor:
-            row["rps_vs_floor"] = ratio(row["rps"], floor["rps"])
-            row["p99_vs_floor"] = ratio(row["p99_ms"], floor["p99_ms"])
+    t = results["throughput"]
+    if t.get("floor"):
+        for key, row in t.items():
+            row["rps_vs_floor"] = vs_floor(t, key, "rps")
+            row["p99_vs_floor"] = vs_floor(t, key, "p99_ms")
 
 
 def targets(results: dict) -> list[dict]:
     """Issue 11's acceptance, each with the measured value, the limit and a verdict."""
     t = results["throughput"]
-    vs_floor = lambda key, figure: ratio(get(t, key, figure), get(t, "floor", figure))  # noqa: E731
     faults = {f["connections"]: f for f in results.get("latency_fault") or []}
     checks = [
-        ("validate req/s >= 0.7 x floor (SQLite)", vs_floor("emulator_sqlite", "rps"), 0.7, ">="),
-        ("validate CPU/request <= 1.5 x floor", vs_floor("emulator_sqlite", "cpu_us_per_request"), 1.5, "<="),
-        ("validate p99 <= 1.5 x floor p99", vs_floor("emulator_sqlite", "p99_ms"), 1.5, "<="),
-        ("validate req/s >= 0.5 x floor (Redis)", vs_floor("emulator_redis", "rps"), 0.5, ">="),
-        ("issue req/s >= 0.8 x floor", vs_floor("issue_sqlite", "rps"), 0.8, ">="),
+        ("validate req/s >= 0.7 x floor (SQLite)", vs_floor(t, "emulator_sqlite", "rps"), 0.7, ">="),
+        ("validate CPU/request <= 1.5 x floor", vs_floor(t, "emulator_sqlite", "cpu_us_per_request"), 1.5, "<="),
+        ("validate p99 <= 1.5 x floor p99", vs_floor(t, "emulator_sqlite", "p99_ms"), 1.5, "<="),
+        ("validate req/s >= 0.5 x floor (Redis)", vs_floor(t, "emulator_redis", "rps"), 0.5, ">="),
+        ("issue req/s >= 0.8 x floor", vs_floor(t, "issue_sqlite", "rps"), 0.8, ">="),
     ]
     for connections, fault in sorted(faults.items()):
         checks.append((f"latency fault @{connections}: p50 within +5 %", _div100(fault.get("p50_error_pct")), 0.05,
@@ -112,6 +147,12 @@ def table(results: dict) -> str:
 
 def _extras(results: dict) -> list[str]:
     lines = [""]
+    for key, label in ROWS:
+        paired = get(results, "throughput", key, "paired")
+        if paired and paired["pairs"]:
+            lines.append(f"{label}, each run right after a floor run ({len(paired['pairs'])} pairs): " + "; ".join(
+                f"{name} x " + " ".join(_fmt(p[f'{name}_ratio']) for p in paired["pairs"])
+                + f" (median {_fmt(paired[f'{name}_ratio_median'])})" for name, _ in PAIRED))
     for model, runs in (results.get("connection_spread") or {}).items():
         lines.append(f"connection spread over workers, floor, {model:<13}: " +
                      "  ".join(f"{r['split']} ({r['rps']:.0f}/s)" for r in runs))

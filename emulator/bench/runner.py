@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from . import admin, procs, targets, wrk
+from . import admin, procs, report, targets, wrk
 from .minting import mint_tokens
 from .peers import Peers, install
 from .profiler import profiling
@@ -27,6 +27,7 @@ TOKEN_TTL_S = 3600  # ...and live this long, so resetting the clock expires ever
 # (the store refuses any expiry at or before it), and still before real time.
 ROUND2_CLOCK_BACK_S = CLOCK_BACK_S - TOKEN_TTL_S // 2
 PEER_WARMUP_S = 5
+PAIR_TOKENS_PER_S = 8000  # fresh tokens minted per second of each paired validate run (above any rate seen)
 DEMO = (("BENCH_APP_KEY", "demo_app"), ("BENCH_APP_SECRET", "demo_secret"))
 
 
@@ -49,6 +50,7 @@ class Options:
     peers: bool = True
     redis: bool = True
     spread_trials: int = 3
+    pairs: int = 3
 
 
 @dataclass
@@ -78,16 +80,22 @@ class Bench:
     results: dict = field(default_factory=lambda: {"throughput": {}, "memory": {}, "cold_start": {},
                                                    "not_measured": {}})
     peers: Peers | None = None
+    floor_proc: procs.Proc | None = None  # kept running from the floor section on, for the pairs
 
     # --- the whole run ------------------------------------------------------------
     def run(self) -> dict:
         self.results["meta"] = self.meta()
         if self.o.spread_trials:
             self.section("connection_spread", self.connection_spread)
-        self.section("floor", self.floor)
-        self.section("emulator_sqlite", self.emulator_sqlite)
-        if self.o.redis:
-            self.section("emulator_redis", self.emulator_redis)
+        try:
+            self.section("floor", self.floor)
+            self.section("emulator_sqlite", self.emulator_sqlite)
+            if self.o.redis:
+                self.section("emulator_redis", self.emulator_redis)
+        finally:
+            if self.floor_proc is not None:
+                self.floor_proc.stop()
+                self.floor_proc = None
         if self.o.peers:
             self.section("peers", self.install_peers)
             if self.peers:
@@ -137,6 +145,29 @@ class Bench:
             result["profile"] = {"pid": prof.pid, **prof.summary}
         return result
 
+    def paired(self, measure: Callable[[bool], dict]) -> dict:
+        """The target measured `pairs` times, each run right after a floor run: a machine that
+        drifts between the floor's one run and the target's (these move by 10 % and more within
+        minutes) moves both runs of a pair alike. Returns the first target run (the profiled one,
+        `measure(True)`) with the pairs and their median ratios under `paired`."""
+        first: dict | None = None
+        pairs: list[dict] = []
+        for n in range(max(1, self.o.pairs)):
+            floor = self.floor_run() if self.floor_proc is not None else None
+            result = measure(n == 0)
+            first = first or result
+            if floor is not None:
+                pairs.append(report.pair(floor, result))
+        assert first is not None
+        if pairs:
+            first["paired"] = report.summarize_pairs(pairs)
+        return first
+
+    def floor_run(self) -> dict:
+        assert self.floor_proc is not None
+        return self.load(self.floor_proc, targets.VALIDATE_PATH, env=self.static_env({"pass_token": "pt_static"}),
+                         spread=False)
+
     def static_env(self, body: dict) -> tuple:
         return (*DEMO, ("BENCH_BODY", json.dumps(body)))
 
@@ -158,16 +189,27 @@ class Bench:
         self.log(f"   {name}: {result['rps']:.0f} req/s  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms"
                  f"  CPU {result['cpu_us_per_request']} us/req  errors {result['error_count']}"
                  f"  starved {result['starved']}  spread {spread}")
+        paired = result.get("paired")
+        if paired:
+            self.log(f"   {name} in {len(paired['pairs'])} runs, each right after a floor run: req/s x "
+                     + " ".join(str(p["rps_ratio"]) for p in paired["pairs"])
+                     + f" (median {paired['rps_ratio_median']}), CPU x "
+                     + " ".join(str(p["cpu_ratio"]) for p in paired["pairs"])
+                     + f" (median {paired['cpu_ratio_median']}), starved "
+                     + " ".join(str(p["target_starved"]) for p in paired["pairs"]))
 
     # --- sections -----------------------------------------------------------------
     def floor(self) -> None:
+        """The floor's own row; it then stays up, idle, for the targets' pairs."""
         proc = targets.start_floor(self.o.work_dir, **self.model)
         try:
             body = self.static_env({"pass_token": "pt_static"})
             self.load(proc, targets.VALIDATE_PATH, env=body, duration=self.o.warmup_s, spread=False)
             self.remember("floor", self.load(proc, targets.VALIDATE_PATH, env=body), proc)
-        finally:
+        except BaseException:
             proc.stop()
+            raise
+        self.floor_proc = proc
 
     def connection_spread(self) -> None:
         """The measurement behind server.py's reuse_port: the floor, restarted for each short
@@ -193,7 +235,7 @@ class Bench:
         proc = targets.start_emulator(self.o.work_dir, store, **self.model)
         try:
             admin.set_clock_offset(proc.url, -CLOCK_BACK_S)
-            count = self.o.validations + 5000 + self.fault_token_budget()
+            count = max(self.o.validations, self.pair_token_budget()) + 5000 + self.fault_token_budget()
             self.log(f"   minting {count} tokens through /_emulator/pass-tokens ...")
             started = time.perf_counter()
             mint_tokens(proc.url, count, self.o.work_dir / "tokens.txt", self.o.work_dir, ttl=TOKEN_TTL_S)
@@ -202,8 +244,9 @@ class Bench:
             reserve = self.fault_token_budget()
             warmup = max(1000, min(20_000, (self.tokens.left - reserve) // 4))  # a small run must not starve
             self.validate_fresh(proc, self.tokens, store, duration=self.o.warmup_s, limit=warmup, spread=False)
-            result = self.validate_fresh(proc, self.tokens, store, duration=self.o.duration_s,
-                                         limit=max(1000, self.tokens.left - reserve), profile=True)
+            result = self.paired(lambda first: self.validate_fresh(
+                proc, self.tokens, store, duration=self.o.duration_s, limit=max(1000, self.tokens.left - reserve),
+                profile=first))
             self.remember("emulator_sqlite", result, proc)
             self.section("issue_sqlite", lambda: self.issue(proc))
             self.section("latency_fault", lambda: self.latency_fault(proc, store))
@@ -214,7 +257,12 @@ class Bench:
     def issue(self, proc: procs.Proc) -> None:
         env = self.static_env({"action": "login"})
         self.load(proc, targets.ISSUE_PATH, env=env, duration=self.o.warmup_s, spread=False)
-        self.remember("issue_sqlite", self.load(proc, targets.ISSUE_PATH, env=env, profile=True))
+        self.remember("issue_sqlite", self.paired(lambda first: self.load(proc, targets.ISSUE_PATH, env=env,
+                                                                           profile=first)))
+
+    def pair_token_budget(self) -> int:
+        """Fresh tokens for every paired validate run (and the warmup before them)."""
+        return (max(1, self.o.pairs) * self.o.duration_s + self.o.warmup_s) * PAIR_TOKENS_PER_S
 
     def fault_token_budget(self) -> int:
         per_s = sum(self.o.fault_connections) * 1000 / self.o.fault_delay_ms
@@ -310,8 +358,8 @@ class Bench:
                 tokens = Tokens(self.tokens.path, self.tokens.total)  # fresh in this store
                 warmup = max(1000, min(20_000, tokens.left // 4))
                 self.validate_fresh(proc, tokens, url, duration=self.o.warmup_s, limit=warmup, spread=False)
-                result = self.validate_fresh(proc, tokens, url, duration=self.o.duration_s, limit=tokens.left,
-                                             profile=True)
+                result = self.paired(lambda first: self.validate_fresh(
+                    proc, tokens, url, duration=self.o.duration_s, limit=tokens.left, profile=first))
                 self.remember("emulator_redis", result, proc)
                 self.results["memory"]["redis_server"] = procs.memory(redis)
             finally:

@@ -1,0 +1,49 @@
+"""The bench's verdicts (issue 11): ratios to the floor, and for the throughput targets the
+median over runs each taken right after a floor run. Pure functions over result dicts."""
+
+from __future__ import annotations
+
+from emulator.bench import report
+
+
+def run(rps: float, cpu: float, p99: float, starved: int = 0) -> dict:
+    return {"rps": rps, "cpu_us_per_request": cpu, "p99_ms": p99, "p50_ms": 1.0, "error_count": 0,
+            "starved": starved}
+
+
+def test_a_pair_compares_the_target_with_the_floor_run_just_before_it():
+    got = report.pair(run(8000, 200, 10), run(6000, 300, 5, starved=3))
+    assert (got["rps_ratio"], got["cpu_ratio"], got["p99_ratio"]) == (0.75, 1.5, 0.5)
+    assert (got["floor_rps"], got["target_rps"], got["target_starved"]) == (8000, 6000, 3)
+
+
+def test_the_verdict_is_the_median_of_the_pairs_not_any_single_run():
+    """A floor run taken in a fast moment makes one pair's ratio low; the median keeps it out."""
+    pairs = [report.pair(run(9000, 180, 10), run(5400, 300, 5)),  # 0.6
+             report.pair(run(7000, 230, 10), run(5600, 290, 5)),  # 0.8
+             report.pair(run(7500, 220, 10), run(5625, 300, 5))]  # 0.75
+    summary = report.summarize_pairs(pairs)
+    assert summary["rps_ratio_median"] == 0.75
+    results = {"throughput": {"floor": run(9000, 180, 10), "issue_sqlite": {**run(5400, 300, 5), "paired": summary}},
+               "not_measured": {}}
+    issue = next(t for t in report.targets(results) if t["target"].startswith("issue"))
+    assert (issue["value"], issue["verdict"]) == (0.75, "MISSED")
+    report.add_ratios(results)
+    assert results["throughput"]["issue_sqlite"]["rps_vs_floor"] == 0.75
+    assert "0.6 0.8 0.75 (median 0.75)" in report.table(results)
+
+
+def test_an_even_number_of_pairs_takes_the_mean_of_the_middle_two():
+    pairs = [report.pair(run(1000, 100, 1), run(r, 100, 1)) for r in (600, 700, 800, 900)]
+    assert report.summarize_pairs(pairs)["rps_ratio_median"] == 0.75
+
+
+def test_without_pairs_a_target_is_compared_with_the_floors_one_run():
+    results = {"throughput": {"floor": run(8000, 200, 10), "emulator_redis": run(4000, 400, 20)}, "not_measured": {}}
+    redis = next(t for t in report.targets(results) if "Redis" in t["target"])
+    assert (redis["value"], redis["verdict"]) == (0.5, "met")
+
+
+def test_a_pair_missing_a_figure_gives_no_median_rather_than_a_wrong_one():
+    pairs = [report.pair(run(1000, 100, 1), run(800, 100, 1)), report.pair({"rps": None}, run(800, 100, 1))]
+    assert report.summarize_pairs(pairs)["rps_ratio_median"] is None
