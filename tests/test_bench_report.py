@@ -47,3 +47,13 @@ def test_without_pairs_a_target_is_compared_with_the_floors_one_run():
 def test_a_pair_missing_a_figure_gives_no_median_rather_than_a_wrong_one():
     pairs = [report.pair(run(1000, 100, 1), run(800, 100, 1)), report.pair({"rps": None}, run(800, 100, 1))]
     assert report.summarize_pairs(pairs)["rps_ratio_median"] is None
+
+
+def test_a_run_that_ran_out_of_fresh_tokens_is_left_out_of_the_median():
+    """Its last requests were cheap rejections: counting it would flatter the emulator."""
+    pairs = [report.pair(run(1000, 100, 1), run(600, 100, 1)),
+             report.pair(run(1000, 100, 1), run(650, 100, 1)),
+             report.pair(run(1000, 100, 1), run(990, 50, 1, starved=4000))]
+    summary = report.summarize_pairs(pairs)
+    assert (summary["rps_ratio_median"], summary["starved_pairs"]) == (0.625, 1)
+    assert report.summarize_pairs(pairs[2:])["rps_ratio_median"] is None

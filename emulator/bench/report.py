@@ -37,10 +37,13 @@ def pair(floor: dict, target: dict) -> dict:
 
 def summarize_pairs(pairs: list[dict]) -> dict:
     """The pairs and, per figure, the median of their ratios (the middle one of an odd count, the
-    mean of the middle two of an even one); None when a pair lacks the figure."""
-    out: dict[str, Any] = {"pairs": pairs}
+    mean of the middle two of an even one); None when a pair lacks the figure. A run that ran out
+    of fresh tokens answered its last requests with a cheap rejection, so it measured nothing:
+    such pairs are left out of the medians (and counted)."""
+    counted = [p for p in pairs if not p.get("target_starved")]
+    out: dict[str, Any] = {"pairs": pairs, "starved_pairs": len(pairs) - len(counted)}
     for name, _ in PAIRED:
-        values = [p[f"{name}_ratio"] for p in pairs]
+        values = [p[f"{name}_ratio"] for p in counted]
         out[f"{name}_ratio_median"] = round(statistics.median(values), 3) \
             if values and None not in values else None
     return out
@@ -152,7 +155,9 @@ def _extras(results: dict) -> list[str]:
         if paired and paired["pairs"]:
             lines.append(f"{label}, each run right after a floor run ({len(paired['pairs'])} pairs): " + "; ".join(
                 f"{name} x " + " ".join(_fmt(p[f'{name}_ratio']) for p in paired["pairs"])
-                + f" (median {_fmt(paired[f'{name}_ratio_median'])})" for name, _ in PAIRED))
+                + f" (median {_fmt(paired[f'{name}_ratio_median'])})" for name, _ in PAIRED)
+                + (f"; {paired['starved_pairs']} run(s) out of fresh tokens left out" if paired.get("starved_pairs")
+                   else ""))
     for model, runs in (results.get("connection_spread") or {}).items():
         lines.append(f"connection spread over workers, floor, {model:<13}: " +
                      "  ".join(f"{r['split']} ({r['rps']:.0f}/s)" for r in runs))
