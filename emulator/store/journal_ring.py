@@ -126,6 +126,11 @@ def _load(body: bytes) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) else None
 
 
+def _unflock(fd: int | None) -> None:
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 class JournalRing:
     """The ring in one file (or, for an in-memory database, in this process's memory).
 
@@ -155,34 +160,30 @@ class JournalRing:
     @contextmanager
     def locked(self, *, shared: bool = False) -> Iterator[None]:
         with self._thread_lock:
-            fd = self._opened()
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            fd = self._flock(fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                if fd is not None:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+                _unflock(fd)
 
     def append_locked(self, data: bytes, capacity: int) -> int:
         """`append` inside the exclusive lock: what `locked()` does, without a generator's frames (the
         request path's one call; with the store's own context manager gone too, 21 000 instructions
         less per entry)."""
         with self._thread_lock:
-            fd = self._opened()
-            if fd is None:
-                return self.append(data, capacity)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fd = self._flock(fcntl.LOCK_EX)
             try:
                 return self.append(data, capacity)
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                _unflock(fd)
 
-    def _opened(self) -> int | None:
-        """The ring file's descriptor, opened on first use (None in memory)."""
+    def _flock(self, how: int) -> int | None:
+        """The ring file opened on first use and locked (`how`: LOCK_SH or LOCK_EX); None in memory."""
         if self._path is not None and self._fd is None:
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             self._closer = weakref.finalize(self, os.close, self._fd)  # also for a store never closed
+        if self._fd is not None:
+            fcntl.flock(self._fd, how)
         return self._fd
 
     def close(self) -> None:
