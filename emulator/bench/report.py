@@ -49,6 +49,14 @@ def summarize_pairs(pairs: list[dict]) -> dict:
     return out
 
 
+def pairs_line(paired: dict) -> str:
+    """A target's pairs in one line: each pair's ratios and their median, per figure."""
+    return (f"each run right after a floor run ({len(paired['pairs'])} pairs): " + "; ".join(
+        f"{name} x " + " ".join(_fmt(p[f'{name}_ratio']) for p in paired["pairs"])
+        + f" (median {_fmt(paired[f'{name}_ratio_median'])})" for name, _ in PAIRED)
+        + (f"; {paired['starved_pairs']} run(s) out of fresh tokens left out" if paired.get("starved_pairs") else ""))
+
+
 def vs_floor(throughput: dict, key: str, figure: str) -> float | None:
     """A target's figure as a ratio to the floor's: the median over its alternating pairs when it
     has them, else against the floor's one run."""
@@ -153,11 +161,7 @@ def _extras(results: dict) -> list[str]:
     for key, label in ROWS:
         paired = get(results, "throughput", key, "paired")
         if paired and paired["pairs"]:
-            lines.append(f"{label}, each run right after a floor run ({len(paired['pairs'])} pairs): " + "; ".join(
-                f"{name} x " + " ".join(_fmt(p[f'{name}_ratio']) for p in paired["pairs"])
-                + f" (median {_fmt(paired[f'{name}_ratio_median'])})" for name, _ in PAIRED)
-                + (f"; {paired['starved_pairs']} run(s) out of fresh tokens left out" if paired.get("starved_pairs")
-                   else ""))
+            lines.append(f"{label}, {pairs_line(paired)}")
     for model, runs in (results.get("connection_spread") or {}).items():
         lines.append(f"connection spread over workers, floor, {model:<13}: " +
                      "  ".join(f"{r['split']} ({r['rps']:.0f}/s)" for r in runs))

@@ -163,10 +163,10 @@ class Bench:
             first["paired"] = report.summarize_pairs(pairs)
         return first
 
-    def floor_run(self) -> dict:
+    def floor_run(self, *, duration: int | None = None, spread: bool = False) -> dict:
         assert self.floor_proc is not None
         return self.load(self.floor_proc, targets.VALIDATE_PATH, env=self.static_env({"pass_token": "pt_static"}),
-                         spread=False)
+                         duration=duration, spread=spread)
 
     def static_env(self, body: dict) -> tuple:
         return (*DEMO, ("BENCH_BODY", json.dumps(body)))
@@ -189,27 +189,20 @@ class Bench:
         self.log(f"   {name}: {result['rps']:.0f} req/s  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms"
                  f"  CPU {result['cpu_us_per_request']} us/req  errors {result['error_count']}"
                  f"  starved {result['starved']}  spread {spread}")
-        paired = result.get("paired")
-        if paired:
-            self.log(f"   {name} in {len(paired['pairs'])} runs, each right after a floor run: req/s x "
-                     + " ".join(str(p["rps_ratio"]) for p in paired["pairs"])
-                     + f" (median {paired['rps_ratio_median']}), CPU x "
-                     + " ".join(str(p["cpu_ratio"]) for p in paired["pairs"])
-                     + f" (median {paired['cpu_ratio_median']}), starved "
-                     + " ".join(str(p["target_starved"]) for p in paired["pairs"]))
+        if result.get("paired"):
+            self.log(f"   {name}, {report.pairs_line(result['paired'])}")
 
     # --- sections -----------------------------------------------------------------
     def floor(self) -> None:
         """The floor's own row; it then stays up, idle, for the targets' pairs."""
-        proc = targets.start_floor(self.o.work_dir, **self.model)
+        self.floor_proc = proc = targets.start_floor(self.o.work_dir, **self.model)  # run() stops it
         try:
-            body = self.static_env({"pass_token": "pt_static"})
-            self.load(proc, targets.VALIDATE_PATH, env=body, duration=self.o.warmup_s, spread=False)
-            self.remember("floor", self.load(proc, targets.VALIDATE_PATH, env=body), proc)
-        except BaseException:
+            self.floor_run(duration=self.o.warmup_s)
+            self.remember("floor", self.floor_run(spread=True), proc)
+        except BaseException:  # a floor that failed its own run pairs with nothing
+            self.floor_proc = None
             proc.stop()
             raise
-        self.floor_proc = proc
 
     def connection_spread(self) -> None:
         """The measurement behind server.py's reuse_port: the floor, restarted for each short
