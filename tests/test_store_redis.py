@@ -135,3 +135,9 @@ def test_serve_with_an_unreachable_redis_fails_fast_with_one_clear_line():
     assert result.exit_code == 2
     assert "redis redis://127.0.0.1:1/0: ConnectionError" in result.output
     assert "Traceback" not in result.output
+
+
+def test_replies_are_parsed_by_hiredis_as_the_redis_extra_installs_it(store):
+    """redis-py's C reply parser (the `redis` extra pulls in hiredis): with the pure-Python
+    parser a Redis validate costs about 4 % more instructions (45 000 of 1 070 000, callgrind)."""
+    assert type(store._own_connection()._parser).__name__ == "_HiredisParser"  # the hot path's pipeline
