@@ -66,7 +66,7 @@ class EmulatorClient:
         return self._call("POST", "/apps", body=app)["app"]
 
     def remove_app(self, app_key: str) -> dict[str, Any]:
-        """Remove a runtime app and its state (consumed tokens, counters, journal entries)."""
+        """Remove a runtime app, its counters and its journal entries (the tokens it consumed stay consumed)."""
         return self._call("DELETE", "/apps/" + urllib.parse.quote(app_key, safe=""))
 
     # --- tokens --------------------------------------------------------------------

@@ -57,6 +57,21 @@ def test_delete_removes_the_app_and_its_state(client, mint, validate):
     assert client.delete("/_emulator/apps/demo_app").status_code == 409
 
 
+def test_a_token_consumed_before_its_app_was_removed_stays_consumed_when_the_key_is_added_again(
+        client, mint, validate):
+    """Single use is absolute: removing an app forgets its counters and journal, never the tokens
+    it consumed (they go when they expire), whatever secret the key comes back with."""
+    client.post("/_emulator/apps", json=SHOP)
+    token = mint(app_key="shop_app", client_ip="127.0.0.1")
+    headers = {"X-App-Key": "shop_app", "X-App-Secret": "shop_secret"}
+    assert validate(token, headers=headers)["data"]["valid"] is True
+    for secret in ("shop_secret", "other_secret"):
+        assert client.delete("/_emulator/apps/shop_app").status_code == 200
+        assert client.post("/_emulator/apps", json={**SHOP, "app_secret": secret}).status_code == 201
+        again = validate(token, headers={**headers, "X-App-Secret": secret})
+        assert again["data"] == {"valid": False, "error": "token_consumed"}, again
+
+
 def test_the_client_adds_lists_and_removes(app):
     server = ThreadServer(app).start()
     try:

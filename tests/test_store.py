@@ -79,6 +79,17 @@ class TestStoreContract:
         assert store.consumed("t-b") is None and store.counter("global") == 0
         assert store.journal_query(JournalQuery()) == []
 
+    def test_a_scoped_reset_that_keeps_uses_forgets_only_counters_and_journal(self, store):
+        """What removing a runtime app does: its single-use records stay until they expire."""
+        store.consume("t-a", scope="app_a", expires_at=2e9, record={"n": 1})
+        assert store.use("sct-a", scope="app_a", expires_at=2e9) == 1
+        store.incr("ca", scope="app_a")
+        store.journal_append({"app_key": "app_a"}, capacity=10)
+        store.reset("app_a", keep_uses=True)
+        assert store.consumed("t-a") == {"n": 1} and store.uses("sct-a") == 1
+        assert store.consume("t-a", scope="app_a", expires_at=2e9, record={"n": 2}) == {"n": 1}
+        assert store.counter("ca") == 0 and store.journal_query(JournalQuery()) == []
+
     def test_reset_keeps_kv(self, store):
         store.set("signing_secret", "s")
         store.reset()

@@ -160,9 +160,10 @@ class Store(JournalBackend):
 
     # --- maintenance ---------------------------------------------------------------
     @abstractmethod
-    def reset(self, scope: str | None = None) -> None:
+    def reset(self, scope: str | None = None, *, keep_uses: bool = False) -> None:
         """Clear consumed tokens, counters, uses and the journal (all, or one app's); a full reset
-        also drops the purge horizon (no use is remembered any more)."""
+        also drops the purge horizon (no use is remembered any more). `keep_uses` (with a scope:
+        a removed app) keeps its consumed tokens and server-token uses until they expire."""
 
     @abstractmethod
     def purge(self, now: float) -> int:

@@ -131,7 +131,7 @@ class MemoryStore(Store):
     def journal_latest_id(self) -> int:
         return self.counter(JOURNAL_SEQ)
 
-    def reset(self, scope: str | None = None) -> None:
+    def reset(self, scope: str | None = None, *, keep_uses: bool = False) -> None:
         with self._lock:
             if scope is None:
                 self._counters.clear()
@@ -141,8 +141,9 @@ class MemoryStore(Store):
                 self._horizon = NO_HORIZON  # every use is forgotten: nothing left to guard
                 return
             self._counters = {k: v for k, v in self._counters.items() if v[1] != scope}
-            self._consumed = {k: v for k, v in self._consumed.items() if v[0] != scope}
-            self._uses = {k: v for k, v in self._uses.items() if v[0] != scope}
+            if not keep_uses:
+                self._consumed = {k: v for k, v in self._consumed.items() if v[0] != scope}
+                self._uses = {k: v for k, v in self._uses.items() if v[0] != scope}
             self._journal = OrderedDict((k, v) for k, v in self._journal.items() if v.get("app_key") != scope)
 
     def purge(self, now: float) -> int:

@@ -366,11 +366,11 @@ class RedisStore(Store):
         return cast("list[str | None]", self._call(lambda r: r.hmget(self._k("journal", "entries"), ids)))
 
     # --- maintenance ---------------------------------------------------------------
-    def reset(self, scope: str | None = None) -> None:
+    def reset(self, scope: str | None = None, *, keep_uses: bool = False) -> None:
         if scope is None:
             self._run("reset_all", _reset_all_script(self.prefix), [], [])
             return
-        for family in FAMILIES:
+        for family in (f for f in FAMILIES if not (keep_uses and f in SINGLE_USE)):
             keys = self._family(family, scope)[:4]
             self._run("reset_scope", RESET_FAMILY_SCOPE, [keys[0], keys[1], keys[3], keys[2]], [])
         self._run("reset_journal_scope", RESET_JOURNAL_SCOPE,

@@ -367,14 +367,15 @@ class SQLiteStore(Store):
             return self._ring.latest()
 
     # --- maintenance ---------------------------------------------------------------
-    def reset(self, scope: str | None = None) -> None:
+    def reset(self, scope: str | None = None, *, keep_uses: bool = False) -> None:
+        tables = ("counters",) if keep_uses and scope is not None else (*SINGLE_USE_TABLES, "counters")
         with self._transaction() as conn:
-            for table, column in (("consumed", "scope"), ("uses", "scope"), ("counters", "scope")):
+            for table in tables:
                 if scope is None:
                     conn.execute(f"DELETE FROM {table}")
                     conn.execute("DELETE FROM kv WHERE key = ?", (HORIZON_KEY,))  # nothing left to guard
                 else:
-                    conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (scope,))
+                    conn.execute(f"DELETE FROM {table} WHERE scope = ?", (scope,))
         with self._ring_locked():
             self._ring.reset(scope)
 

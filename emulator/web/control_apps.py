@@ -1,6 +1,6 @@
 """Control-plane routes for runtime apps (issue 13 item 3): POST /_emulator/apps adds an app
 (validated exactly like an apps-file entry, 409 on a taken key), DELETE /_emulator/apps/<key>
-removes one with its state. They live in the store, so every worker and replica sees them at once.
+removes one with its counters and journal entries (the tokens it consumed stay consumed). They live in the store, so every worker and replica sees them at once.
 
 Its own blueprint (registered by create_app) behind the control plane's guard. The listing,
 GET /_emulator/apps, is in control_state."""
@@ -38,5 +38,7 @@ def remove_app(app_key: str) -> Response:
                            f"{app_key!r} is a built-in or apps-file app; only runtime apps can be removed")
     if not rt.apps.remove(app_key):
         raise ControlError(ControlCode.UNKNOWN_APP, 404, f"no runtime app with key {app_key!r}")
-    rt.store.reset(app_key)  # its consumed tokens, counters and journal entries go with it
+    # its counters and journal entries go with it; the tokens it consumed stay consumed until they
+    # expire, so the key added again (with any secret) never accepts one of them twice
+    rt.store.reset(app_key, keep_uses=True)
     return jsonify({"removed": True, "app_key": app_key})
