@@ -1,6 +1,7 @@
 """Control-plane routes for runtime apps (issue 13 item 3): POST /_emulator/apps adds an app
 (validated exactly like an apps-file entry, 409 on a taken key), DELETE /_emulator/apps/<key>
-removes one with its counters and journal entries (the tokens it consumed stay consumed). They live in the store, so every worker and replica sees them at once.
+removes one with its counters and journal entries (the tokens it consumed stay consumed). They
+live in the store, so every worker and replica sees them at once.
 
 Its own blueprint (registered by create_app) behind the control plane's guard. The listing,
 GET /_emulator/apps, is in control_state."""
