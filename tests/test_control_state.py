@@ -203,6 +203,46 @@ def test_journal_answer_carries_latest_id_so_pollers_notice_a_reset(client, mint
     assert body == {"requests": [], "count": 0, "latest_id": 0}
 
 
+def _poll_all(client, after: int, **filters) -> list[int]:
+    """What a poller sees passing each answer's latest_id back as `after` until nothing is new."""
+    seen: list[int] = []
+    while True:
+        body = client.get("/_emulator/requests", query_string={**filters, "after": after}).json
+        seen += [e["id"] for e in body["requests"]]
+        if not body["requests"]:
+            return seen
+        after = body["latest_id"]
+
+
+def test_latest_id_passed_back_as_after_pages_through_every_entry_once(client, mint):
+    mint()
+    start = client.get("/_emulator/requests").json["latest_id"]
+    for _ in range(6):
+        mint()
+    assert _poll_all(client, start, limit=2) == list(range(start + 1, start + 7))
+    assert _poll_all(client, start, limit=2, endpoint="mint", outcome="minted") == list(range(start + 1, start + 7))
+
+
+def test_an_entry_numbered_while_the_journal_is_searched_is_in_the_next_answer(client, mint, runtime):
+    """latest_id covers what this answer searched, not what arrived after the search."""
+    mint()
+    start = client.get("/_emulator/requests").json["latest_id"]
+    mint()
+    search = runtime.journal.query
+
+    def search_then_another_request_lands(query):
+        rows = search(query)
+        runtime.journal.query = search  # once
+        runtime.journal.record({"endpoint": "validate", "app_key": "demo_app", "request_key": "late"})
+        return rows
+
+    runtime.journal.query = search_then_another_request_lands
+    first = client.get("/_emulator/requests", query_string={"after": start}).json
+    assert [e["id"] for e in first["requests"]] == [start + 1] and first["latest_id"] == start + 1
+    second = client.get("/_emulator/requests", query_string={"after": first["latest_id"]}).json
+    assert [e["request_key"] for e in second["requests"]] == ["late"]
+
+
 @pytest.mark.parametrize("query, message", [
     ("colour=red", "unknown filter(s) colour"),
     ("limit=0", "limit must be at least 1"),

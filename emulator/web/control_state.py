@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from ..domain.explain import explain_token, iso
-from ..domain.journal_filter import JournalFilter, find, parse_timeout, wait_for
+from ..domain.journal_filter import JournalFilter, find, page_cursor, parse_timeout, wait_for
 from ..errors import ErrorCode, RequestError
 from ..runtime import Runtime
 from . import access
@@ -35,7 +35,8 @@ def apps() -> Response:
 def requests_() -> Response:
     rt = runtime()
     f = JournalFilter.from_args(request.args, max_limit=rt.journal.capacity)
-    return jsonify(_journal_answer(rt, find(rt.journal, f)))
+    before = rt.journal.latest_id()
+    return jsonify(_journal_answer(rt, f, find(rt.journal, f), before))
 
 
 @bp.get("/requests/wait")
@@ -44,8 +45,9 @@ def requests_wait() -> Response:
     rt = runtime()
     f = JournalFilter.from_args(request.args, max_limit=rt.journal.capacity, extra=("timeout",))
     timeout = parse_timeout(request.args.get("timeout"))
+    before = rt.journal.latest_id()
     rows = wait_for(rt.journal, f, timeout)
-    response = jsonify({**_journal_answer(rt, rows), "timed_out": not rows, "timeout": timeout})
+    response = jsonify({**_journal_answer(rt, f, rows, before), "timed_out": not rows, "timeout": timeout})
     if not rows:
         response.status_code = 408
     return response
@@ -79,10 +81,10 @@ def advance_clock() -> Response:
     return jsonify(_clock_answer(rt))
 
 
-def _journal_answer(rt: Runtime, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Entries plus `latest_id`: pollers pass it back as `after`; a smaller value than last
-    time means the journal was reset (ids restart at 1)."""
-    return {"requests": rows, "count": len(rows), "latest_id": rt.journal.latest_id()}
+def _journal_answer(rt: Runtime, f: JournalFilter, rows: list[dict[str, Any]], before: int) -> dict[str, Any]:
+    """Entries plus `latest_id`: pollers pass it back as `after` (domain/journal_filter.page_cursor);
+    a smaller value than last time means the journal was reset (ids restart at 1)."""
+    return {"requests": rows, "count": len(rows), "latest_id": page_cursor(rt.journal, f, rows, before)}
 
 
 def _clock_answer(rt: Runtime) -> dict[str, Any]:
