@@ -182,6 +182,35 @@ def test_an_unreadable_body_is_one_clear_invalid_request_for_view_and_journal():
     assert entry["code"] == "invalid_request" and entry["token_fp"] is None
 
 
+def test_a_body_shorter_than_its_content_length_is_refused_and_consumes_nothing(fake_time):
+    """A client that announces more than it sends and half-closes: the server's input ends early.
+    Taking the bytes that came as the whole body would act on a request the client never finished."""
+    rt = build_runtime(Settings(store="memory://", secret="s", quiet=True), real_time=fake_time)
+    client = create_app(runtime=rt).test_client()
+    token = client.post("/_emulator/pass-tokens", json={"app_key": "demo_app", "action": "login"}).json["pass_token"]
+    body = json.dumps({"pass_token": token}).encode()
+    answer = client.post("/v1/validate", data=body, headers={**DEMO, "Content-Type": "application/json"},
+                         environ_overrides={"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body) + 50)})
+    assert answer.json["data"]["error"] == "invalid_request"
+    assert answer.headers["X-Captchala-Emulator-Reason"] == (
+        f"body ended after {len(body)} of the {len(body) + 50} bytes its Content-Length announced")
+    assert client.get("/_emulator/requests").json["requests"][-1]["code"] == "invalid_request"
+    assert client.post("/v1/validate", json={"pass_token": token}, headers=DEMO).json["data"]["valid"] is True
+
+
+def test_a_body_that_arrives_in_pieces_is_read_whole():
+    class Pieces(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            return super().read(min(5, size if size is not None and size >= 0 else 5))
+
+    app = create_app(Settings(store="memory://", secret="s", quiet=True))
+    body = b'{"action":"login","ttl":60}'
+    answer = app.test_client().post("/v1/server/challenge/issue", data=body,
+                                    headers={**DEMO, "Content-Type": "application/json"},
+                                    environ_overrides={"wsgi.input": Pieces(body)})
+    assert answer.json["code"] == 0 and answer.json["data"]["expires_in"] == 60
+
+
 @pytest.fixture
 def proxy_lookups() -> Iterator[dict[str, int]]:
     """Counts, per name, the lookups through Flask's context-local proxies (each costs a context

@@ -134,8 +134,14 @@ def _read_body(req: Request) -> bytes | Unreadable:
         return _read_guarded(req)
     if length > MAX_BODY:
         return Unreadable(_TOO_LARGE)
-    try:  # the server's input stops at Content-Length: one read (werkzeug's loop costs about 24 us)
-        return env["wsgi.input"].read(length) if length else b""
+    try:  # one read as a rule (gunicorn's input reads up to Content-Length; werkzeug's loop costs about 24 us)
+        data = env["wsgi.input"].read(length) if length else b""
+        while len(data) < length:  # an input that hands the body out in pieces
+            more = env["wsgi.input"].read(length - len(data))
+            if not more:  # the client stopped early (e.g. half-closed): never act on part of a request
+                return Unreadable(f"body ended after {len(data)} of the {length} bytes its Content-Length announced")
+            data += more
+        return data
     except BODY_READ_ERRORS as exc:
         return Unreadable(f"body could not be read: {type(exc).__name__}")
 
