@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from .domain.json_codec import LONE_SURROGATE, lone_surrogate
 from .errors import CaptchalaEmulatorError
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -70,6 +71,17 @@ class YamlTooDeep(yaml.YAMLError, CaptchalaEmulatorError):
         return "nested too deeply"
 
 
+class YamlNotText(yaml.YAMLError, CaptchalaEmulatorError):
+    """A YAML document with a string that is not text (a lone UTF-16 surrogate) at `where`."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(where)
+        self.where = where
+
+    def __str__(self) -> str:
+        return f"{self.where}: {LONE_SURROGATE}"
+
+
 class _BoundedLoader(yaml.SafeLoader):
     """SafeLoader that stops composing past MAX_YAML_DEPTH levels (before the scanner has read
     further), so a deep document costs neither quadratic time nor a RecursionError."""
@@ -87,13 +99,18 @@ class _BoundedLoader(yaml.SafeLoader):
 
 
 def safe_load_yaml(text: str) -> Any:
-    """yaml.safe_load with a nesting limit: YamlTooDeep (a YAMLError) past MAX_YAML_DEPTH."""
+    """yaml.safe_load with a nesting limit: YamlTooDeep (a YAMLError) past MAX_YAML_DEPTH, and
+    YamlNotText for a string that is not text (a "\\ud800" escape makes one)."""
     if _OPENING_RUN.search(text):  # refused before PyYAML's scanner reads the whole run ahead
         raise YamlTooDeep()
     loader = _BoundedLoader(text)
     try:
-        return loader.get_single_data()
+        doc = loader.get_single_data()
     except RecursionError:
         raise YamlTooDeep() from None
     finally:
         loader.dispose()
+    where = lone_surrogate(doc)
+    if where is not None:
+        raise YamlNotText(where)
+    return doc

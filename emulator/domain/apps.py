@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol, get_args
 
 import yaml
 
-from ..config_files import MAX_YAML_DEPTH, FileRefused, YamlTooDeep, read_text, safe_load_yaml
+from ..config_files import MAX_YAML_DEPTH, FileRefused, YamlNotText, YamlTooDeep, read_text, safe_load_yaml
 from ..errors import CaptchalaEmulatorError, ConfigError
 
 SolveMode = Literal["click", "auto", "fail", "never"]
@@ -190,6 +190,8 @@ def load_apps_file(path: str) -> list[App]:
         doc = safe_load_yaml(text)
     except YamlTooDeep:
         raise ConfigError(f"{path}: invalid YAML: nested too deeply (more than {MAX_YAML_DEPTH} levels)") from None
+    except YamlNotText as exc:  # key paths start at the apps list, whichever form the file has
+        raise ConfigError(f"{path}: {'apps' if exc.where.startswith('[') else ''}{exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {_yaml_problem(exc)}") from None
     if isinstance(doc, Mapping) and set(doc) == {"apps"}:

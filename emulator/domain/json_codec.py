@@ -39,3 +39,44 @@ def compact_encoder(*, ensure_ascii: bool = True) -> Callable[[Any], str]:
 
 def _not_serializable(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+LONE_SURROGATE = "a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair), which is not text"
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The key path (`rules[0].effect.body`) of the first string or key in a decoded JSON or YAML
+    value that is not text: a lone UTF-16 surrogate, which a `\\ud800` escape makes and which no
+    store, encoder or socket takes. None when every string is text. Iterative: a value nested as
+    deeply as the parser allows must not overflow the stack here."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if not _is_text(item):
+                return path or "the value"
+        elif isinstance(item, dict):
+            for key, child in reversed(item.items()):
+                shown = _shown(key) if isinstance(key, str) else str(key)
+                where = f"{path}.{shown}" if path else shown
+                if isinstance(key, str) and not _is_text(key):
+                    return where
+                stack.append((child, where))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in reversed(list(enumerate(item))))
+    return None
+
+
+def _is_text(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(key: str) -> str:
+    """A key as an error message can carry it (a surrogate as its escape)."""
+    return key.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from ..config_files import MAX_YAML_DEPTH, YamlTooDeep, safe_load_yaml
+from ..config_files import MAX_YAML_DEPTH, YamlNotText, YamlTooDeep, safe_load_yaml
+from ..domain.json_codec import LONE_SURROGATE
 from .effects import ENDPOINTS, MAIN, VALIDATES, Connection, Effect, Latency, parse_effect  # noqa: F401 (re-exported)
 from .reader import NAME, ProfileError, Reader, type_name  # noqa: F401 (NAME re-exported)
 
@@ -71,6 +72,8 @@ def load_yaml(text: str, source: str, default_name: str = "custom") -> Profile:
         doc = safe_load_yaml(text)
     except YamlTooDeep:
         raise ProfileError(source, "", f"invalid YAML: nested too deeply (more than {MAX_YAML_DEPTH} levels)") from None
+    except YamlNotText as exc:
+        raise ProfileError(source, exc.where, LONE_SURROGATE) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

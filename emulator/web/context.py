@@ -192,6 +192,9 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise RequestError(ErrorCode.INVALID_REQUEST, f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise RequestError(ErrorCode.INVALID_REQUEST, f"body must be a JSON object, not {type(body).__name__}")
+    where = json_codec.lone_surrogate(body) if b"\\u" in raw else None  # only an escape makes one
+    if where is not None:
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"body: {where} holds {json_codec.LONE_SURROGATE}")
     return body
 
 
