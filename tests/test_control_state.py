@@ -387,6 +387,16 @@ def test_a_scoped_reset_keeps_the_clock(client):
     assert client.get("/_emulator/clock").json["offset"] == 10
 
 
+@pytest.mark.parametrize("query", ["app_key=", "app_key=%20%20"])
+def test_an_empty_app_key_on_reset_is_a_400_never_a_full_reset(client, mint, query):
+    """A script whose variable came out empty must not wipe every app's state."""
+    token = mint()
+    assert _validate(client, token).json["data"]["valid"] is True
+    answer = client.post("/_emulator/reset?" + query)
+    assert answer.status_code == 400 and "app_key is empty" in answer.json["message"]
+    assert _validate(client, token).json["data"]["error"] == "token_consumed"
+
+
 @pytest.mark.parametrize("method, path, body", [
     ("put", "/_emulator/clock", {"offset": "soon"}),
     ("put", "/_emulator/clock", {"offset": True}),

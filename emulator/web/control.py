@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify, request
 from .. import __version__
 from ..domain.minting import MintRequest, mint
 from ..domain.tokens import Token, challenge_id
-from ..errors import ControlCode, ControlError, StoreUnavailable
+from ..errors import ControlCode, ControlError, ErrorCode, RequestError, StoreUnavailable
 from ..runtime import Runtime
 from . import access
 from .context import json_body, runtime
@@ -35,7 +35,9 @@ def health():
 @bp.post("/reset")
 def reset():
     rt = runtime()
-    app_key = request.args.get("app_key") or None
+    app_key = request.args.get("app_key")
+    if app_key is not None and not app_key.strip():  # an empty variable in a script: never "everything"
+        raise RequestError(ErrorCode.INVALID_REQUEST, "app_key is empty: leave it out to reset every app")
     if app_key is not None and rt.apps.get(app_key) is None:
         raise unknown_app(app_key)
     rt.reset(app_key)
