@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .domain.janitor import Janitor
@@ -25,8 +25,9 @@ from .web import (
     dashboard,
     demo,
     diagnosis,
+    exchange,
 )
-from .web.context import EXTENSION, MAX_BODY
+from .web.context import EXTENSION, MAX_BODY, runtime
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -65,7 +66,10 @@ def _install_error_handler(app: Flask) -> None:
             app.logger.exception("unhandled error on %s %s", request.method, request.path)
         if request.path.startswith(CONTROL_PREFIX):
             return answers.control_error(exc)
-        return answers.api_error(exc)
+        response = answers.api_error(exc)
+        if isinstance(exc, (NotFound, MethodNotAllowed)) and request.path.startswith(exchange.API_PATHS):
+            exchange.record_unmatched(runtime(), response, getattr(exc, "valid_methods", None))
+        return response
 
 
 def _install_janitor(app: Flask, janitor: Janitor) -> None:

@@ -406,3 +406,26 @@ def test_reset_forgets_consumed_tokens_scoped(client, mint, validate):
 def test_health(client):
     body = client.get("/_emulator/health").json
     assert body["status"] == "ok" and body["store"].startswith("sqlite:///") and body["version"]
+
+
+@pytest.mark.parametrize("method, path, status, code, reason", [
+    ("get", "/v1/validate", 405, "method_not_allowed", "/v1/validate answers POST only, not GET"),
+    ("put", "/api/validate", 405, "method_not_allowed", "/api/validate answers POST only, not PUT"),
+    ("post", "/v1/valdiate", 404, "not_found", "no API endpoint at /v1/valdiate"),
+])
+def test_an_api_request_no_endpoint_answers_is_journaled_as_unmatched(client, method, path, status, code, reason):
+    """A backend calling the wrong path or method shows up in the journal (and says why), instead of
+    looking like a backend that never called at all."""
+    answer = getattr(client, method)(path, json={"pass_token": "pt_x"}, headers=DEMO)
+    assert answer.status_code == status and answer.json["error"] == code
+    assert answer.headers["X-Captchala-Emulator-Reason"] == reason
+    if status == 405:
+        assert answer.headers["Allow"] == "OPTIONS, POST"
+    entry = client.get("/_emulator/requests?endpoint=unmatched").json["requests"][-1]
+    assert (entry["method"], entry["path"], entry["status"], entry["code"], entry["outcome"], entry["reason"]) == (
+        method.upper(), path, status, code, "error", reason)
+
+
+def test_a_404_outside_the_api_paths_is_not_journaled(client):
+    assert client.get("/favicon.ico").status_code == 404
+    assert client.get("/_emulator/requests?endpoint=unmatched").json["requests"] == []

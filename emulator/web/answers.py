@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from flask import Response, jsonify
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..errors import (
     ControlCode,
@@ -46,8 +46,16 @@ def api_error(exc: BaseException, *, validate: bool = False) -> Response:
     response = envelope.request_failure(err, validate=validate)
     if isinstance(exc, HTTPException) and exc.code in ROUTING_STATUSES:
         response.status_code = exc.code
+        _allow(response, exc)
     elif not isinstance(exc, (EmulatorError, StoreUnavailable, HTTPException)):
         response.status_code = 500  # a bug: never hidden behind HTTP 200
+    return response
+
+
+def _allow(response: Response, exc: HTTPException) -> Response:
+    """A 405 says which methods the path answers (the Allow header HTTP requires)."""
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
     return response
 
 
@@ -64,7 +72,7 @@ def control_error(exc: BaseException) -> Response:
         return response
     if isinstance(exc, HTTPException):
         wire = envelope.error_for_status(exc.code or 400)
-        return _control(exc.code or 400, wire.value, exc.description or wire.value)
+        return _allow(_control(exc.code or 400, wire.value, exc.description or wire.value), exc)
     if not isinstance(exc, (EmulatorError, StoreUnavailable)):  # a bug
         return _control(500, ErrorCode.INTERNAL_ERROR.value, f"{type(exc).__name__}: {exc}")
     err = as_domain_error(exc)

@@ -139,6 +139,24 @@ def _note_token(rt: Runtime, ex: Exchange) -> None:
         ex.set_token(raw, rt)
 
 
+UNMATCHED = "unmatched"  # the journal's endpoint for an API-path request no route answers
+API_PATHS = ("/v1/", "/api/")
+
+
+def record_unmatched(rt: Runtime, response: Response, allowed: list[str] | None) -> None:
+    """A request to an API path that no endpoint answers (404), or not with its method (405), is
+    journaled too, with why: a backend calling GET /v1/validate or a misspelled path shows up as
+    what it sent, instead of looking like a backend that never called."""
+    ex = Exchange.begin(rt, UNMATCHED)
+    shown = [m for m in allowed or () if m not in ("HEAD", "OPTIONS")]
+    ex.reason = (f"{ex.path} answers {', '.join(sorted(shown))} only, not {ex.method}" if shown
+                 else f"no API endpoint at {ex.path}")
+    ex.status = response.status_code
+    ex.outcome, ex.code = "error", envelope.error_for_status(ex.status).value
+    envelope.with_reason(response, ex.reason, fresh=True)
+    record(rt, ex)
+
+
 def record(rt: Runtime, ex: Exchange, *, log: bool = True) -> None:
     """The one journal path: every API request, and the control plane's mints."""
     if ex.token_fp is None and ex.endpoint in VALIDATE_ENDPOINTS:
