@@ -248,6 +248,11 @@ def test_an_entry_numbered_while_the_journal_is_searched_is_in_the_next_answer(c
     ("limit=0", "limit must be at least 1"),
     ("limit=many", "limit 'many' is not an integer"),
     ("after=-1", "after must be at least 0"),
+    ("limit=%EF%BC%95", "is not an integer"),  # a fullwidth 5: only ASCII digits are a number here
+    ("after=%D9%A5", "is not an integer"),  # an Arabic-Indic 5
+    ("limit=1_0", "limit '1_0' is not an integer"),
+    ("limit=%2B5", "limit '+5' is not an integer"),
+    ("outcome=bogus", "outcome 'bogus' is not one of degraded, error, fault, minted, ok, rejected, valid"),
 ])
 def test_bad_journal_filters_are_a_clear_400(client, query, message):
     response = client.get("/_emulator/requests?" + query)
@@ -395,6 +400,15 @@ def test_an_empty_app_key_on_reset_is_a_400_never_a_full_reset(client, mint, que
     answer = client.post("/_emulator/reset?" + query)
     assert answer.status_code == 400 and "app_key is empty" in answer.json["message"]
     assert _validate(client, token).json["data"]["error"] == "token_consumed"
+
+
+def test_advances_that_add_up_past_ten_years_are_refused_and_leave_the_clock(client):
+    nine_years = 9 * 365 * 86400
+    assert client.post("/_emulator/clock/advance", json={"seconds": nine_years}).status_code == 200
+    refused = client.post("/_emulator/clock/advance", json={"seconds": nine_years})
+    assert refused.status_code == 400 and "more than ten years" in refused.json["message"]
+    assert client.get("/_emulator/clock").json["offset"] == nine_years
+    assert client.post("/_emulator/clock/advance", json={"seconds": -nine_years}).json["offset"] == 0
 
 
 @pytest.mark.parametrize("method, path, body", [

@@ -6,13 +6,14 @@ without real time passing."""
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, get_args
 
 from ..errors import ErrorCode, RequestError
-from .journal import Journal, JournalQuery, token_fingerprint
+from .journal import Journal, JournalQuery, Outcome, token_fingerprint
 
 DEFAULT_LIMIT = 100
 DEFAULT_WAIT_S = 10.0
@@ -20,6 +21,8 @@ MAX_WAIT_S = 60.0
 POLL_INTERVAL_S = 0.05
 MAX_ID = 2**63 - 1  # the largest id a store can hold (SQLite INTEGER)
 _TEXT_FILTERS = ("endpoint", "app_key", "token", "token_id", "outcome", "code")
+_INTEGER = re.compile(r"-?[0-9]{1,30}")  # ASCII digits only (longer is past MAX_ID anyway)
+OUTCOMES = tuple(sorted(get_args(Outcome)))
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class JournalFilter:
                                f"unknown filter(s) {', '.join(unknown)}; "
                                f"known: {', '.join(sorted(known - {'admin_token'}))}")
         values: dict[str, Any] = {name: args[name].strip() for name in _TEXT_FILTERS if args.get(name, "").strip()}
+        if values.get("outcome", OUTCOMES[0]) not in OUTCOMES:  # else a typo silently finds nothing
+            raise RequestError(ErrorCode.INVALID_REQUEST,
+                               f"outcome {values['outcome'][:32]!r} is not one of {', '.join(OUTCOMES)}")
         values["after"] = _int_arg(args, "after", 0, minimum=0)
         values["limit"] = min(_int_arg(args, "limit", DEFAULT_LIMIT, minimum=1), max_limit)
         return cls(**values)
@@ -137,10 +143,9 @@ def _int_arg(args: Mapping[str, str], name: str, default: int, *, minimum: int) 
     raw = args.get(name, "").strip()
     if not raw:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name} {raw[:32]!r} is not an integer") from None
+    if not _INTEGER.fullmatch(raw):  # int() would also take "+5", "1_0" and other scripts' digits
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name} {raw[:32]!r} is not an integer")
+    value = int(raw)
     if value < minimum:
         raise RequestError(ErrorCode.INVALID_REQUEST, f"{name} must be at least {minimum}")
     if value > MAX_ID:

@@ -77,7 +77,11 @@ def set_clock() -> Response:
 @bp.post("/clock/advance")
 def advance_clock() -> Response:
     rt = runtime()
-    rt.clock.advance(_seconds(json_body() or dict(request.args), "seconds"))
+    seconds = _seconds(json_body() or dict(request.args), "seconds")
+    if abs(rt.clock.offset() + seconds) > MAX_CLOCK_SECONDS:  # each call is bounded; so is their sum
+        raise RequestError(ErrorCode.INVALID_REQUEST,
+                           f"advancing by {seconds:g} s would put the clock more than ten years from real time")
+    rt.clock.advance(seconds)
     return jsonify(_clock_answer(rt))
 
 
