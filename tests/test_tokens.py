@@ -212,11 +212,13 @@ def test_a_padding_twin_over_http_is_invalid_and_leaves_the_token_unconsumed(min
     assert validate(raw)["data"]["valid"] is True
 
 
-def test_a_lone_surrogate_over_http_is_invalid_token_not_a_500(client):
+def test_a_lone_surrogate_over_http_is_invalid_request_not_a_500(client):
+    """Not text at all, so refused with the body (tests/test_hostile_text.py), before any token check."""
     body = '{"pass_token": "pt_abc\\ud800.c2ln"}'
     response = client.post("/v1/validate", data=body, content_type="application/json",
                            headers={"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"})
-    assert response.status_code == 200 and response.json["data"] == {"valid": False, "error": "invalid_token"}
+    assert response.status_code == 200 and response.json["data"] == {"valid": False, "error": "invalid_request"}
+    assert response.headers["X-Captchala-Emulator-Reason"].startswith("body: pass_token holds a lone UTF-16 surrogate")
 
 
 @fuzz(300)
