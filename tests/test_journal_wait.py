@@ -4,7 +4,7 @@ clock: while nothing new arrives it reads only the journal's sequence number, ne
 from __future__ import annotations
 
 from emulator.domain.journal import Journal
-from emulator.domain.journal_filter import JournalFilter, wait_for
+from emulator.domain.journal_filter import JournalFilter, page_cursor, wait_for
 from emulator.store.memory import MemoryStore
 
 
@@ -95,3 +95,15 @@ def test_the_waits_of_one_process_share_one_sequence_read_per_interval():
     assert reads == [1] + [0] * 31
     t.now += 0.05
     assert journal.latest_id(0.05, now=t.now) == 20 and store.sequence_reads == 1
+
+
+def test_a_wait_without_after_that_answers_a_full_page_gives_the_cursor_of_its_last_entry():
+    """Three matches land within one interval; the wait answers the oldest (limit 1) and its
+    latest_id must not pass the two it did not return."""
+    store, journal, t = setup()
+    before = journal.latest_id()
+    t.hooks[2] = lambda: [journal.record(entry("issue")) for _ in range(3)]
+    f = JournalFilter(endpoint="issue", limit=1)
+    rows = wait_for(journal, f, 10.0, sleep=t.sleep, monotonic=lambda: t.now)
+    assert [r["id"] for r in rows] == [21]
+    assert page_cursor(journal, f, rows, before) == 21

@@ -79,15 +79,16 @@ def page_cursor(journal: Journal, f: JournalFilter, rows: list[dict[str, Any]], 
     """The `latest_id` of an answer: the number a poller passes back as `after` to get exactly
     what it has not seen. `before` is the journal's number read before the search began.
 
-    Every matching entry up to it is in this answer or an earlier one: a full page with `after`
-    stops at its last entry (the rest comes next); otherwise the search saw everything up to
-    `before` and up to the newest entry it returned. The journal's number read after the search
-    could count entries that arrived meanwhile and were never searched. A smaller number than
-    `before` now means the journal was reset (ids restart at 1): that number is the answer."""
+    Every matching entry up to it is in this answer or an earlier one: a full page stops at its
+    last (newest) entry, as more may follow it (a wait without `after` searches on from its own
+    cursor, oldest first); otherwise the search saw everything up to `before` and up to the newest
+    entry it returned. The journal's number read after the search could count entries that
+    arrived meanwhile and were never searched. A smaller number than `before` now means the
+    journal was reset (ids restart at 1): that number is the answer."""
     now = journal.latest_id()
     if now < before:
         return now
-    if f.after and len(rows) >= f.limit:
+    if rows and len(rows) >= f.limit:
         return int(rows[-1]["id"])
     return max([before, *(int(row["id"]) for row in rows)])
 
