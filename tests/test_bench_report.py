@@ -57,3 +57,27 @@ def test_a_run_that_ran_out_of_fresh_tokens_is_left_out_of_the_median():
     summary = report.summarize_pairs(pairs)
     assert (summary["rps_ratio_median"], summary["starved_pairs"]) == (0.625, 1)
     assert report.summarize_pairs(pairs[2:])["rps_ratio_median"] is None
+
+
+def test_cold_starts_alternate_between_targets_so_drift_falls_on_each_alike(monkeypatch, tmp_path):
+    """All emulator starts then all floor starts put a drifting machine's slow minutes on one of
+    them (1.43 x in one run, 1.05 x interleaved on the same machine minutes later)."""
+    from emulator.bench import runner, targets
+
+    started: list[str] = []
+
+    class Started:
+        def __init__(self, name: str, seconds: float) -> None:
+            started.append(name)
+            self.ready_s = seconds
+
+        def stop(self) -> None:
+            pass
+
+    monkeypatch.setattr(targets, "start_emulator", lambda *a, **k: Started("emulator", 0.3))
+    monkeypatch.setattr(targets, "start_floor", lambda *a, **k: Started("floor", 0.2))
+    bench = runner.Bench(runner.Options(work_dir=tmp_path, cache_dir=tmp_path, cold_runs=3), log=lambda line: None)
+    bench.cold_starts()
+    assert started == ["emulator", "floor"] * 3
+    assert bench.results["cold_start"]["emulator"] == {"median_s": 0.3, "runs_s": [0.3, 0.3, 0.3]}
+    assert bench.results["cold_start"]["floor"]["median_s"] == 0.2
