@@ -150,6 +150,12 @@ BAD = [
      "token_result always acts on the processed request"),
     ("rules: [{name: r, effect: {processed: true}}]", "rules[0].effect.processed", "needs latency_ms or an outcome"),
     ("rules: [{name: r, effect: {clock_skew_s: 1000000000000}}]", "rules[0].effect.clock_skew_s", "must be <="),
+    # integers past a float's range: compared exactly, never converted into an OverflowError
+    ("rules: [{name: r, effect: {latency_ms: " + "9" * 400 + "}}]", "rules[0].effect.latency_ms", "must be <="),
+    ("rules: [{name: r, effect: {clock_skew_s: -" + "9" * 400 + "}}]", "rules[0].effect.clock_skew_s", "must be >="),
+    ("rules: [{name: r, when: {probability: " + "9" * 400 + "}, effect: {status: 500}}]", "rules[0].when.probability",
+     "must be <="),
+    ("ttl_s: " + "9" * 400 + "\nrules: []", "ttl_s", "must be <="),
 ]
 
 

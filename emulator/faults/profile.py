@@ -66,6 +66,9 @@ class Profile:
 # --- parsing -----------------------------------------------------------------------
 
 
+MAX_TTL_S = 10 * 365 * 86400  # ten years: past that, an expiry is not a test's business
+
+
 def load_yaml(text: str, source: str, default_name: str = "custom") -> Profile:
     """Parse YAML text into a checked Profile (bad YAML is a ProfileError too)."""
     try:
@@ -89,7 +92,8 @@ def parse_profile(doc: Any, source: str, default_name: str = "custom") -> Profil
     name = r.name(top.get("name", default_name), "name")
     description = r.string(top["description"], "description") if "description" in top else ""
     seed = r.integer(top["seed"], "seed") if top.get("seed") is not None else None
-    ttl = r.number(top["ttl_s"], "ttl_s", minimum=0, exclusive=True) if top.get("ttl_s") is not None else None
+    ttl = (r.number(top["ttl_s"], "ttl_s", minimum=0, exclusive=True, maximum=MAX_TTL_S)
+           if top.get("ttl_s") is not None else None)
     raw_rules = top.get("rules")
     if not isinstance(raw_rules, list) or not raw_rules:
         r.fail("rules", "required: a non-empty list of rules" if raw_rules is None or raw_rules == []

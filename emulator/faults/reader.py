@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 from ..errors import ProfileError
 
+MAX_EXACT = 2**53  # the largest integer a float holds exactly
 NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # profile and rule names: no "/" (header) or ":" (keys)
 
 
@@ -67,12 +68,16 @@ class Reader:
 
     def number(self, value: Any, path: str, minimum: float | None = None, maximum: float | None = None,
                exclusive: bool = False) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        # an int is compared exactly: math.isfinite or float() would raise OverflowError past 1e308
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                isinstance(value, float) and not math.isfinite(value)):
             self.fail(path, f"expected a number, got {type_name(value)}")
         if minimum is not None and (value <= minimum if exclusive else value < minimum):
             self.fail(path, f"must be {'>' if exclusive else '>='} {minimum:g}")
         if maximum is not None and value > maximum:
             self.fail(path, f"must be <= {maximum:g}")
+        if isinstance(value, int) and abs(value) > MAX_EXACT:  # only where no maximum applies
+            self.fail(path, f"must be <= {MAX_EXACT:g}")
         return float(value)
 
     def choice(self, value: Any, path: str, options: tuple[str, ...] | list[str]) -> str:
