@@ -91,7 +91,8 @@ class Settings:
     http_status_errors: bool = setting(False, "Send request-level errors with HTTP status = code (default: HTTP 200).")
     legacy_fields: bool = setting(False, "Add risk_score, client_ip and offline beside captcha_args in validate's data "
                                          "(all apps).")
-    max_server_token_ttl: int = setting(3600, "Clamp of ttl at server-token issue, in seconds.", low=1)
+    max_server_token_ttl: int = setting(3600, "Clamp of ttl at server-token issue, in seconds.", low=1,
+                                        high=10 * 365 * 86400)  # ten years keeps every expiry printable
     journal_size: int = setting(1000, "Entries kept in the request journal.", low=1, high=1_000_000)
     log_format: LogFormat = setting("off", "One line per API request on stderr, as text or json (off: none).")
     quiet: bool = setting(False, "No banner.")
