@@ -88,11 +88,18 @@ def test_default_store_is_sqlite():
     (["--store", "sqlite://"], "expected sqlite:///"),
     (["--store", "memory://", "--workers", "2"], "--workers 1"),
     (["--apps", "/nonexistent/apps.yaml"], "cannot read apps file"),
+    (["--store", "memory://", "--workers", "1", "--max-server-token-ttl", "9" * 400], "--max-server-token-ttl"),
+    (["--store", "memory://", "--workers", "1", "--max-server-token-ttl", str(10 * 365 * 86400 + 1)],
+     "--max-server-token-ttl"),
+    (["--store", "sqlite:////proc/nope/x.db"], "/proc/nope/x.db: cannot create its directory"),
+    (["--store", "sqlite:////proc/version"], "/proc/version: cannot open its lock file"),
+    (["--store", "redis://127.0.0.1:1/abc"], "the database must be a number"),
+    (["--store", "redis://127.0.0.1:1/0?prefix=a%0Ab"], "may hold only letters, digits"),
 ])
 def test_serve_fails_fast_with_exit_2(args, problem):
     result = CliRunner().invoke(main, ["serve", "--port", "0", *args])
-    assert result.exit_code == 2
-    assert problem in result.output
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    assert problem in result.output and "Traceback" not in result.output
 
 
 def test_serve_with_bad_apps_file_exits_2_from_a_real_process(tmp_path):

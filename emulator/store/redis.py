@@ -9,6 +9,7 @@ lazily and reopened after fork; every Redis failure becomes StoreUnavailable."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -19,7 +20,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..errors import StoreUnavailable
+from ..errors import ConfigError, StoreUnavailable
 from ..logs import redact_url
 from .base import HORIZON_KEY, JOURNAL_SEQ, NO_HORIZON, Expired, JournalQuery, Record, Store, dump, load
 from .group import Group
@@ -425,11 +426,19 @@ return 0
 """
 
 
+PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
 def _split_prefix(url: str) -> tuple[str, str]:
     """Take our own `prefix` query parameter out of the URL; the rest is redis-py's."""
     parts = urlsplit(url)
+    if parts.path.strip("/") and not parts.path.strip("/").isdigit():  # redis-py would quietly use db 0
+        raise ConfigError(f"--store {_redacted(url)}: the database must be a number (redis://host:port/0)")
     query = parse_qsl(parts.query, keep_blank_values=True)
     prefix = next((v for k, v in query if k == "prefix"), "") or DEFAULT_PREFIX
+    if not PREFIX.fullmatch(prefix):  # it names keys and is written into a Lua script
+        raise ConfigError(f"--store {_redacted(url)}: prefix {prefix[:70]!r} may hold only letters, digits "
+                          "and _ . : - (at most 64)")
     rest = urlencode([(k, v) for k, v in query if k != "prefix"])
     return urlunsplit(parts._replace(query=rest)), prefix
 

@@ -69,7 +69,10 @@ class SQLiteStore(Store):
         self._ring = JournalRing(None)
         self._ring_pid = -1
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(f"sqlite {path}: cannot create its directory: {exc.strerror or exc}") from None
         self._execute_script(SCHEMA)
         if path != ":memory:":
             self._inode = os.stat(path).st_ino  # from now on connections never create the file
@@ -173,7 +176,11 @@ class SQLiteStore(Store):
         self._kv_gen = None
         self._kv_cache.clear()
         if self.path != ":memory:":
-            self._lock_file = open(self.path + ".lock", "a+b")  # noqa: SIM115  (kept for the process's life)
+            try:
+                self._lock_file = open(self.path + ".lock", "a+b")  # noqa: SIM115  (kept for the process's life)
+            except OSError as exc:
+                raise StoreUnavailable(f"sqlite {self.path}: cannot open its lock file {self.path}.lock: "
+                                       f"{exc.strerror or exc}") from None
             weakref.finalize(self, self._lock_file.close)  # a store dropped without close() lets it go too
             self._kv_gen = _Generation.open(self._lock_file.fileno())
             if self._kv_gen is not None:
