@@ -10,6 +10,7 @@ import signal
 import time
 
 import pytest
+import redis
 
 from emulator.errors import StoreUnavailable
 from emulator.store import open_store
@@ -141,3 +142,36 @@ def test_replies_are_parsed_by_hiredis_as_the_redis_extra_installs_it(store):
     """redis-py's C reply parser (the `redis` extra pulls in hiredis): with the pure-Python
     parser a Redis validate costs about 4 % more instructions (45 000 of 1 070 000, callgrind)."""
     assert type(store._own_connection()._parser).__name__ == "_HiredisParser"  # the hot path's pipeline
+
+
+def test_after_redis_lost_its_data_no_token_is_accepted_until_the_emulator_restarts(redis_url):
+    """FLUSHALL, or a restart without persistence, forgets which tokens were used: accepting on
+    would accept a used token twice. Every call that could accept, and health, refuse instead; a
+    store opened afterwards (the emulator restarted) starts over."""
+    first, replica = open_store(redis_url), open_store(redis_url)
+    try:
+        assert first.consume("used", scope="a", expires_at=2e9, record={"n": 1}) is None
+        assert replica.consume("used", scope="a", expires_at=2e9, record={"n": 2}) == {"n": 1}
+        client = redis.Redis.from_url(redis_url)
+        client.flushall()
+        client.close()
+        for store in (first, replica):
+            with pytest.raises(StoreUnavailable, match="data in Redis is gone"):
+                store.consume("used", scope="a", expires_at=2e9, record={"n": 3})
+            with pytest.raises(StoreUnavailable, match="data in Redis is gone"):
+                store.use("sct", scope="a", expires_at=2e9)
+            with pytest.raises(StoreUnavailable, match="data in Redis is gone"):
+                store.get_many(("clock_offset",))
+            with pytest.raises(StoreUnavailable, match="data in Redis is gone"):
+                store.ping()
+        restarted = open_store(redis_url)
+        try:
+            restarted.ping()
+            assert restarted.consume("new", scope="a", expires_at=2e9, record={}) is None
+        finally:
+            restarted.close()
+        with pytest.raises(StoreUnavailable, match="data in Redis is gone"):  # still not the data it knew
+            first.consume("new2", scope="a", expires_at=2e9, record={})
+    finally:
+        first.close()
+        replica.close()

@@ -92,6 +92,7 @@ def test_a_command_redis_refuses_is_store_unavailable_and_the_others_still_work(
     the store resumes when it has room again."""
     admin = redis.Redis.from_url(redis_url)
     store.set("k", "v")
+    store.ping()  # as serve does at start: the data's generation is read (written, on a fresh database)
     admin.config_set("maxmemory", 1)
     try:
         with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):

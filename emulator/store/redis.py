@@ -33,6 +33,10 @@ CONNECT_TIMEOUT_S = 1.0
 SOCKET_TIMEOUT_S = 2.0
 CHUNK = 500
 SINGLE_USE = ("consumed", "uses")  # families guarded by the purge horizon
+GENERATION_KEY = "store_generation"  # made once by the first emulator on this data; see _generation
+DATA_LOST = ("the emulator's data in Redis is gone (flushed, or Redis restarted without persistence): which tokens "
+             "were used is unknown, so none is accepted; restart the emulator (every replica) to start over on the "
+             "new data")
 FAMILIES = (*SINGLE_USE, "counters")
 
 # GET, or SET when absent, in one step (works on Redis 6 too, unlike SET NX GET).
@@ -55,10 +59,12 @@ if ARGV[4] ~= '' then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1]) end
 return v
 """
 
-# KEYS: consumed hash, owner hash, scope set, expiry zset, scopes registry, horizon
-# ARGV: token id, stored value, scope, expires_at. Returns nil when this call consumed it,
+# KEYS: consumed hash, owner hash, scope set, expiry zset, scopes registry, horizon, generation
+# ARGV: token id, stored value, scope, expires_at, the generation this store knows, the error
+# when the generation is not that one (the data was lost). Returns nil when this call consumed it,
 # {horizon} when expires_at is at or before the purge horizon, else the earlier stored value.
 CONSUME = """
+if redis.call('GET', KEYS[7]) ~= ARGV[5] then return redis.error_reply(ARGV[6]) end
 local earlier = redis.call('HGET', KEYS[1], ARGV[1])
 if earlier then return earlier end
 local h = redis.call('GET', KEYS[6])
@@ -74,9 +80,11 @@ return redis.call('HGET', KEYS[1], ARGV[1])
 """
 CONSUME_LUA = Lua(CONSUME)
 
-# KEYS: uses hash, owner hash, scope set, expiry zset, scopes registry, horizon
-# ARGV: key, scope, expires_at. Returns the uses so far, or {horizon} (nothing counted).
+# KEYS: uses hash, owner hash, scope set, expiry zset, scopes registry, horizon, generation
+# ARGV: key, scope, expires_at, generation, error (as CONSUME). Returns the uses so far, or
+# {horizon} (nothing counted).
 USE = """
+if redis.call('GET', KEYS[7]) ~= ARGV[4] then return redis.error_reply(ARGV[5]) end
 local h = redis.call('GET', KEYS[6])
 if h and tonumber(ARGV[3]) <= tonumber(h) then return {h} end
 local v = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
@@ -159,6 +167,7 @@ class RedisStore(Store):
         self._group: Group | None = None
         self._nonce_prefix = secrets.token_hex(6)
         self._nonce_seq = 0
+        self._known: str | None = None  # the data's generation, read once per store (forks inherit it)
 
     # --- connections ---------------------------------------------------------------
     def _redis(self) -> redis.Redis:
@@ -172,7 +181,21 @@ class RedisStore(Store):
                     self._pipeline = Pipeline(self._own_connection, f"redis {self.url}")
                     self._group = Group(self._pipeline.flush)
                     self._pid = pid
+            if self._known is None:  # the first contact (in serve: the master's, before it forks)
+                self._generation()
         return self._client
+
+    def _generation(self) -> str:
+        """The generation of the data this emulator started on: a random marker the first emulator
+        on an empty database writes, every later one reads. Read once per store object, in the
+        serve master before it forks, so every worker and every worker restarted later holds the
+        same one. Redis that lost its data (FLUSHALL, a restart without persistence) no longer
+        has it: which tokens were used is unknown then, so nothing single-use is accepted and
+        health fails until the emulator restarts on the new data."""
+        if self._known is None:
+            self._known = str(self._run("set_if_absent", SET_IF_ABSENT, [self._k("kv", GENERATION_KEY)],
+                                        [secrets.token_hex(8)]))
+        return self._known
 
     def _batched(self, op: Read | Script | Append) -> Any:
         """The hot path (get, consume, journal): this process's concurrent calls share one
@@ -221,8 +244,12 @@ class RedisStore(Store):
         return cast("str | None", self._batched(Read((self._k("kv", key),)))[0])
 
     def get_many(self, keys: tuple[str, ...]) -> dict[str, str | None]:
-        values = self._batched(Read(tuple(self._k("kv", key) for key in keys)))
-        return dict(zip(keys, values, strict=True))
+        """The hot path's one read (clock offset, profile version) also reads the generation."""
+        generation = self._generation()
+        values = self._batched(Read((*(self._k("kv", key) for key in keys), self._k("kv", GENERATION_KEY))))
+        if values[-1] != generation:
+            raise StoreUnavailable(f"redis {self.url}: {DATA_LOST}")
+        return dict(zip(keys, values, strict=False))
 
     def set(self, key: str, value: str) -> None:
         self._call(lambda r: r.set(self._k("kv", key), value))
@@ -267,8 +294,9 @@ class RedisStore(Store):
         # The nonce makes the script safe to retry: if a lost reply hid our own success,
         # the stored value still carries our nonce and we know the win was ours.
         nonce = self._nonce()
-        stored = self._batched(Script(CONSUME_LUA, (*self._family("consumed", scope), self._k("kv", HORIZON_KEY)),
-                                      (token_id, dump({"n": nonce, "r": record}), scope, repr(float(expires_at)))))
+        keys = (*self._family("consumed", scope), self._k("kv", HORIZON_KEY), self._k("kv", GENERATION_KEY))
+        stored = self._batched(Script(CONSUME_LUA, keys, (token_id, dump({"n": nonce, "r": record}), scope,
+                                                          repr(float(expires_at)), self._generation(), DATA_LOST)))
         if stored is None:
             return None
         if isinstance(stored, list):
@@ -291,8 +319,9 @@ class RedisStore(Store):
         return Expired(float(horizon))
 
     def use(self, key: str, *, scope: str, expires_at: float) -> int | Expired:
-        result = self._run("use", USE, [*self._family("uses", scope), self._k("kv", HORIZON_KEY)],
-                           [key, scope, repr(float(expires_at))])
+        result = self._run("use", USE, [*self._family("uses", scope), self._k("kv", HORIZON_KEY),
+                                        self._k("kv", GENERATION_KEY)],
+                           [key, scope, repr(float(expires_at)), self._generation(), DATA_LOST])
         return Expired(float(result[0])) if isinstance(result, list) else int(result)
 
     def uses(self, key: str) -> int:
@@ -387,7 +416,9 @@ class RedisStore(Store):
         return total
 
     def ping(self) -> None:
-        self._call(lambda r: r.ping())
+        generation = self._generation()  # made first, on a fresh database
+        if self._call(lambda r: r.get(self._k("kv", GENERATION_KEY))) != generation:
+            raise StoreUnavailable(f"redis {self.url}: {DATA_LOST}")
 
     def stats(self) -> dict[str, int]:
         def count(r: redis.Redis) -> dict[str, int]:
