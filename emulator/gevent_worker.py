@@ -13,8 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from importlib import metadata
+from typing import Any
 
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
+
+from .quiet_exit import leave_now
 
 
 class GeventWorker(_GeventWorker):
@@ -23,6 +26,14 @@ class GeventWorker(_GeventWorker):
     def patch(self) -> None:
         with entry_points_read_once():
             super().patch()
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        """SIGQUIT, or SIGINT (Ctrl-C reaches every process of the terminal's group): stop at once,
+        as gunicorn's worker does, but without its sys.exit inside a greenlet, which gevent printed
+        as a failed greenlet with a traceback at every Ctrl-C."""
+        self.alive = False
+        self.cfg.worker_int(self)
+        leave_now()
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from .errors import ConfigError
+from .quiet_exit import exit_quietly
 from .runtime import Runtime, build_runtime
 from .settings import Settings
 
@@ -73,6 +74,7 @@ class GunicornServer(BaseApplication):
             "pre_fork": share_with_workers,
             "when_ready": self._when_ready,
             "post_worker_init": self._worker_ready,
+            "worker_exit": exit_quietly,
         }
         if s.tls_cert and s.tls_key:
             options.update(certfile=s.tls_cert, keyfile=s.tls_key)

@@ -1,0 +1,33 @@
+"""Stopping `serve` (real gunicorn, 2 gevent workers): SIGTERM to the master (docker stop) and
+SIGINT to the whole process group (Ctrl-C in a terminal) both end with exit code 0 and print no
+traceback: a user sees them on every stop, and a traceback reads as a crash."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.support.servers import start_emulator
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("how", ["term-master", "int-group"])
+def test_a_stop_is_quiet_and_exits_0(tmp_path, how):
+    server = start_emulator("--store", f"sqlite:///{tmp_path / 's.db'}")
+    token = server.mint()
+    assert server.api("/v1/validate", {"pass_token": token}).json()["data"]["valid"] is True
+    if how == "term-master":
+        code = server.stop(signal.SIGTERM, timeout=20)
+    else:
+        os.killpg(server.proc.pid, signal.SIGINT)  # the session start_emulator made: master and workers
+        code = server.proc.wait(20)
+    deadline = time.monotonic() + 10
+    while not server.proc.stdout.closed and time.monotonic() < deadline:  # the pump read the last line
+        time.sleep(0.05)  # polling for the output's end, not waiting for time to pass
+    text = "".join(server.output)
+    assert code == 0, text[-3000:]
+    assert "Traceback" not in text and "Exception ignored" not in text and "failed with" not in text, text[-3000:]
