@@ -12,6 +12,7 @@ import click
 
 from . import __version__, cli_control
 from .cli_diagnose import attach as attach_diagnose
+from .client import answer_json
 from .errors import ConfigError, StoreUnavailable
 from .options import load_settings, settings_options
 
@@ -101,6 +102,12 @@ def fail(message: str) -> NoReturn:
     sys.exit(EXIT_CONFIG)
 
 
+def refused(message: str) -> NoReturn:
+    """The emulator refused, or could not be reached: exit 1."""
+    click.echo(f"captchala-emulator: error: {message}", err=True)
+    sys.exit(1)
+
+
 @main.command()
 @settings_options("healthcheck")
 @click.option("--timeout", type=float, default=3.0, show_default=True, help="Seconds to wait for the answer.")
@@ -111,7 +118,10 @@ def healthcheck(ctx: click.Context, timeout: float, **options: Any) -> None:
 
     settings = load_settings(ctx, options)
     url = settings.healthcheck_url or settings.local_url()
-    request = urllib.request.Request(url.rstrip("/") + "/_emulator/health")
+    try:
+        request = urllib.request.Request(url.rstrip("/") + "/_emulator/health")
+    except ValueError as exc:
+        fail(f"--url {url}: {exc}")
     if settings.admin_token:
         request.add_header("Authorization", f"Bearer {settings.admin_token}")
     context = ssl._create_unverified_context() if url.startswith("https") else None  # local self-check only
@@ -150,14 +160,16 @@ def mint_command(ctx: click.Context, url: str | None, admin_token: str | None, *
                                      headers={"Content-Type": "application/json"})
     if settings.admin_token:
         request.add_header("Authorization", f"Bearer {settings.admin_token}")
-    try:
+    try:  # refused or unreachable: one line and exit 1, as every control command
         with urllib.request.urlopen(request, timeout=5) as response:
             click.echo(json.loads(response.read())["pass_token"])
     except urllib.error.HTTPError as exc:
-        detail = json.loads(exc.read() or b"{}")
-        fail(f"HTTP {exc.code}: {detail.get('message', detail)}")
+        detail = answer_json(exc.read())
+        refused(f"HTTP {exc.code}: {detail.get('message', detail)}")
     except OSError as exc:
-        fail(f"cannot reach {base}: {exc}")
+        refused(f"cannot reach {base}: {exc}")
+    except (ValueError, KeyError, TypeError):
+        refused(f"{base} answered something that is not an emulator's mint answer")
 
 
 @main.command("check-profile")

@@ -159,9 +159,9 @@ class EmulatorClient:
             req.add_header("Authorization", f"Bearer {self.admin_token}")
         try:
             with urllib.request.urlopen(req, timeout=timeout or self.timeout) as response:
-                return _json(response.read())
+                return answer_json(response.read())
         except urllib.error.HTTPError as exc:
-            answer = _json(exc.read())
+            answer = answer_json(exc.read())
             if exc.code in accept:
                 return answer
             answer = answer if isinstance(answer, dict) else {}
@@ -175,8 +175,9 @@ def _query_value(value: Any) -> str:
     return str(value)
 
 
-def _json(raw: bytes) -> Any:
+def answer_json(raw: bytes) -> Any:
+    """An answer's JSON; a page that is not JSON (a proxy's HTML, say) as not_json with its text on one line."""
     try:
         return json.loads(raw or b"{}")
     except ValueError:
-        return {"error": "not_json", "message": raw[:200].decode("utf-8", "replace")}
+        return {"error": "not_json", "message": " ".join(raw[:200].decode("utf-8", "replace").split())}  # one line

@@ -73,7 +73,8 @@ def test_mint_and_healthcheck_find_the_emulator_on_the_port_env_twin(tmp_path):
         healthy = CliRunner().invoke(main, ["healthcheck"], env=env)
         assert healthy.exit_code == 0 and healthy.output == "healthy\n", healthy.output
         dead = {**env, "CAPTCHALA_EMULATOR_URL": f"http://127.0.0.1:{free_port()}"}
-        assert CliRunner().invoke(main, ["mint"], env=dead).exit_code == 2  # the env twin beats the port
+        unreachable = CliRunner().invoke(main, ["mint"], env=dead)  # the env twin beats the port
+        assert unreachable.exit_code == 1 and "cannot reach" in unreachable.output  # as every control command
         assert CliRunner().invoke(main, ["mint", "--url", server.url], env=dead).exit_code == 0  # the flag beats both
     finally:
         server.stop()
@@ -110,6 +111,28 @@ def test_serve_with_bad_apps_file_exits_2_from_a_real_process(tmp_path):
     assert proc.returncode == 2
     assert f"{apps}: apps[0].bogus: unknown key" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_malformed_healthcheck_url_is_one_line_exit_2():
+    result = CliRunner().invoke(main, ["healthcheck", "--url", "http://[::1"])
+    assert result.exit_code == 2 and "--url http://[::1" in result.output and result.exception is not None
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_mint_refused_with_a_page_that_is_not_json_is_one_line_exit_1(tmp_path):
+    """A proxy or the server itself can answer an error page in HTML."""
+    from flask import Flask
+
+    html = Flask(__name__)
+    html.add_url_rule("/_emulator/pass-tokens", "page", lambda: ("<html>\n<body>\nBad Gateway\n</body>\n</html>", 502),
+                      methods=["POST"])
+    server = ThreadServer(html, host="127.0.0.1", port=0).start()
+    try:
+        result = CliRunner().invoke(main, ["mint", "--url", f"http://127.0.0.1:{server.port}"])
+    finally:
+        server.stop()
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.count("\n") == 1 and "HTTP 502" in result.output
 
 
 def test_healthcheck_fails_when_nothing_listens():
