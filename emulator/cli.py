@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -45,7 +47,25 @@ def serve(ctx: click.Context, **options: Any) -> None:
         rt = prepare(settings)
     except (ConfigError, StoreUnavailable) as exc:
         fail(str(exc))
-    GunicornServer(settings, on_ready=lambda host, port: banner(rt, host, port)).run()
+    try:
+        GunicornServer(settings, on_ready=lambda host, port: banner(rt, host, port)).run()
+    finally:
+        _remove_throwaway_store(settings)
+
+
+def _remove_throwaway_store(settings: Settings) -> None:
+    """`--port 0` without --store: the state file is this process's own (see default_store_url), so
+    no later start can use it; it goes with the server rather than piling up."""
+    from .settings import default_store_url
+
+    # default_store_url(0) names the calling process: a forked worker leaving through this frame
+    # (gunicorn raises SystemExit in the child) never matches the master's file
+    if settings.port != 0 or settings.store != default_store_url(0):
+        return
+    path = settings.store[len("sqlite:///"):]
+    for suffix in ("", "-wal", "-shm", ".lock", ".requests"):
+        with contextlib.suppress(OSError):
+            os.remove(path + suffix)
 
 
 def banner(rt, host: str, port: int) -> None:

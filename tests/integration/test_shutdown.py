@@ -31,3 +31,14 @@ def test_a_stop_is_quiet_and_exits_0(tmp_path, how):
     text = "".join(server.output)
     assert code == 0, text[-3000:]
     assert "Traceback" not in text and "Exception ignored" not in text and "failed with" not in text, text[-3000:]
+
+
+def test_the_throwaway_store_of_a_port_0_server_is_removed_when_it_stops(tmp_path):
+    """`serve --port 0` without --store gets a state file of its own process: nothing can start on
+    it again, so it goes with the server instead of piling up under the state directory."""
+    server = start_emulator(env={"XDG_STATE_HOME": str(tmp_path)})
+    state = tmp_path / "captchala-emulator"
+    assert server.api("/v1/validate", {"pass_token": server.mint()}).json()["data"]["valid"] is True
+    assert [p.name for p in state.iterdir() if p.name.startswith(f"state-port0-{server.pid}.db")]
+    assert server.stop(signal.SIGTERM, timeout=20) == 0
+    assert sorted(p.name for p in state.iterdir()) == []
