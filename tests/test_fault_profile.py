@@ -156,6 +156,9 @@ BAD = [
     ("rules: [{name: r, when: {probability: " + "9" * 400 + "}, effect: {status: 500}}]", "rules[0].when.probability",
      "must be <="),
     ("ttl_s: " + "9" * 400 + "\nrules: []", "ttl_s", "must be <="),
+    # every request is matched against every rule: a bound keeps a profile from slowing each one down
+    ("rules: [" + ", ".join(f"{{name: r{i}, effect: {{status: 500}}}}" for i in range(101)) + "]", "rules",
+     "at most 100 rules"),
 ]
 
 

@@ -66,6 +66,7 @@ class Profile:
 # --- parsing -----------------------------------------------------------------------
 
 
+MAX_RULES = 100
 MAX_TTL_S = 10 * 365 * 86400  # ten years: past that, an expiry is not a test's business
 
 
@@ -98,6 +99,8 @@ def parse_profile(doc: Any, source: str, default_name: str = "custom") -> Profil
     if not isinstance(raw_rules, list) or not raw_rules:
         r.fail("rules", "required: a non-empty list of rules" if raw_rules is None or raw_rules == []
                else f"expected a list of rules, got {type_name(raw_rules)}")
+    if len(raw_rules) > MAX_RULES:  # each request is matched against every rule
+        r.fail("rules", f"at most {MAX_RULES} rules, got {len(raw_rules)}")
     rules = tuple(_rule(r, item, f"rules[{i}]") for i, item in enumerate(raw_rules))
     seen: dict[str, int] = {}
     for i, rule in enumerate(rules):
