@@ -185,7 +185,7 @@ def mint_command(ctx: click.Context, url: str | None, admin_token: str | None, *
             click.echo(json.loads(response.read())["pass_token"])
     except urllib.error.HTTPError as exc:
         detail = answer_json(exc.read())
-        refused(f"HTTP {exc.code}: {detail.get('message', detail)}")
+        refused(f"HTTP {exc.code}: {detail.get('message', detail) if isinstance(detail, dict) else detail}")
     except OSError as exc:
         refused(f"cannot reach {base}: {exc}")
     except (ValueError, KeyError, TypeError):
