@@ -117,15 +117,9 @@ def _profile_line(rt) -> str:
     return f"{name} (file {spec}, reloaded on change)" if spec and spec != name else name
 
 
-def fail(message: str) -> NoReturn:
+def fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
     click.echo(f"captchala-emulator: error: {message}", err=True)
-    sys.exit(EXIT_CONFIG)
-
-
-def refused(message: str) -> NoReturn:
-    """The emulator refused, or could not be reached: exit 1."""
-    click.echo(f"captchala-emulator: error: {message}", err=True)
-    sys.exit(1)
+    sys.exit(code)
 
 
 @main.command()
@@ -185,11 +179,12 @@ def mint_command(ctx: click.Context, url: str | None, admin_token: str | None, *
             click.echo(json.loads(response.read())["pass_token"])
     except urllib.error.HTTPError as exc:
         detail = answer_json(exc.read())
-        refused(f"HTTP {exc.code}: {detail.get('message', detail) if isinstance(detail, dict) else detail}")
+        fail(f"HTTP {exc.code}: {detail.get('message', detail) if isinstance(detail, dict) else detail}",
+             cli_control.EXIT_REFUSED)
     except OSError as exc:
-        refused(f"cannot reach {base}: {exc}")
+        fail(f"cannot reach {base}: {exc}", cli_control.EXIT_REFUSED)
     except (ValueError, KeyError, TypeError):
-        refused(f"{base} answered something that is not an emulator's mint answer")
+        fail(f"{base} answered something that is not an emulator's mint answer", cli_control.EXIT_REFUSED)
 
 
 @main.command("check-profile")
