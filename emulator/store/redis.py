@@ -197,6 +197,11 @@ class RedisStore(Store):
                                         [secrets.token_hex(8)]))
         return self._known
 
+    def _same_data(self, generation: str, found: object) -> None:
+        """StoreUnavailable unless the database still holds the generation this store started on."""
+        if found != generation:
+            raise StoreUnavailable(f"redis {self.url}: {DATA_LOST}")
+
     def _batched(self, op: Read | Script | Append) -> Any:
         """The hot path (get, consume, journal): this process's concurrent calls share one
         pipeline (see redis_batch.py); the answer is this op's own reply."""
@@ -247,9 +252,8 @@ class RedisStore(Store):
         """The hot path's one read (clock offset, profile version) also reads the generation."""
         generation = self._generation()
         values = self._batched(Read((*(self._k("kv", key) for key in keys), self._k("kv", GENERATION_KEY))))
-        if values[-1] != generation:
-            raise StoreUnavailable(f"redis {self.url}: {DATA_LOST}")
-        return dict(zip(keys, values, strict=False))
+        self._same_data(generation, values[-1])
+        return dict(zip(keys, values[:-1], strict=True))
 
     def set(self, key: str, value: str) -> None:
         self._call(lambda r: r.set(self._k("kv", key), value))
@@ -417,8 +421,7 @@ class RedisStore(Store):
 
     def ping(self) -> None:
         generation = self._generation()  # made first, on a fresh database
-        if self._call(lambda r: r.get(self._k("kv", GENERATION_KEY))) != generation:
-            raise StoreUnavailable(f"redis {self.url}: {DATA_LOST}")
+        self._same_data(generation, self._call(lambda r: r.get(self._k("kv", GENERATION_KEY))))
 
     def stats(self) -> dict[str, int]:
         def count(r: redis.Redis) -> dict[str, int]:

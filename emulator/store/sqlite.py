@@ -380,9 +380,10 @@ class SQLiteStore(Store):
             for table in tables:
                 if scope is None:
                     conn.execute(f"DELETE FROM {table}")
-                    conn.execute("DELETE FROM kv WHERE key = ?", (HORIZON_KEY,))  # nothing left to guard
                 else:
                     conn.execute(f"DELETE FROM {table} WHERE scope = ?", (scope,))
+            if scope is None:
+                conn.execute("DELETE FROM kv WHERE key = ?", (HORIZON_KEY,))  # nothing left to guard
         with self._ring_locked():
             self._ring.reset(scope)
 
