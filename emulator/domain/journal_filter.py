@@ -50,7 +50,7 @@ class JournalFilter:
                                f"unknown filter(s) {', '.join(unknown)}; "
                                f"known: {', '.join(sorted(known - {'admin_token'}))}")
         values: dict[str, Any] = {name: args[name].strip() for name in _TEXT_FILTERS if args.get(name, "").strip()}
-        if values.get("outcome", OUTCOMES[0]) not in OUTCOMES:  # else a typo silently finds nothing
+        if "outcome" in values and values["outcome"] not in OUTCOMES:  # else a typo silently finds nothing
             raise RequestError(ErrorCode.INVALID_REQUEST,
                                f"outcome {values['outcome'][:32]!r} is not one of {', '.join(OUTCOMES)}")
         values["after"] = _int_arg(args, "after", 0, minimum=0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -35,8 +36,7 @@ def apps() -> Response:
 def requests_() -> Response:
     rt = runtime()
     f = JournalFilter.from_args(request.args, max_limit=rt.journal.capacity)
-    before = rt.journal.latest_id()
-    return jsonify(_journal_answer(rt, f, find(rt.journal, f), before))
+    return jsonify(_journal_answer(rt, f, lambda: find(rt.journal, f)))
 
 
 @bp.get("/requests/wait")
@@ -45,10 +45,9 @@ def requests_wait() -> Response:
     rt = runtime()
     f = JournalFilter.from_args(request.args, max_limit=rt.journal.capacity, extra=("timeout",))
     timeout = parse_timeout(request.args.get("timeout"))
-    before = rt.journal.latest_id()
-    rows = wait_for(rt.journal, f, timeout)
-    response = jsonify({**_journal_answer(rt, f, rows, before), "timed_out": not rows, "timeout": timeout})
-    if not rows:
+    answer = _journal_answer(rt, f, lambda: wait_for(rt.journal, f, timeout))
+    response = jsonify({**answer, "timed_out": not answer["requests"], "timeout": timeout})
+    if not answer["requests"]:
         response.status_code = 408
     return response
 
@@ -85,9 +84,12 @@ def advance_clock() -> Response:
     return jsonify(_clock_answer(rt))
 
 
-def _journal_answer(rt: Runtime, f: JournalFilter, rows: list[dict[str, Any]], before: int) -> dict[str, Any]:
-    """Entries plus `latest_id`: pollers pass it back as `after` (domain/journal_filter.page_cursor);
-    a smaller value than last time means the journal was reset (ids restart at 1)."""
+def _journal_answer(rt: Runtime, f: JournalFilter, search: Callable[[], list[dict[str, Any]]]) -> dict[str, Any]:
+    """Entries plus `latest_id`: pollers pass it back as `after` (domain/journal_filter.page_cursor,
+    which needs the journal's number read before the search); a smaller value than last time means
+    the journal was reset (ids restart at 1)."""
+    before = rt.journal.latest_id()
+    rows = search()
     return {"requests": rows, "count": len(rows), "latest_id": page_cursor(rt.journal, f, rows, before)}
 
 
