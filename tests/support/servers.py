@@ -29,6 +29,7 @@ class EmulatorProcess:
     url: str
     output: list[str] = field(default_factory=list)
     admin_token: str | None = None  # from --admin-token: sent on control-plane calls
+    reader: threading.Thread | None = None  # copies the output into `output` until the process is gone
 
     @property
     def control_headers(self) -> dict[str, str]:
@@ -82,12 +83,13 @@ def start_emulator(*args: str, env: dict | None = None, cwd: str | Path | None =
                     ready.set()
         ready.set()
 
-    threading.Thread(target=pump, daemon=True).start()
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
     if not ready.wait(ready_timeout) or "url" not in found:
         proc.kill()
         raise RuntimeError(f"emulator did not start: {''.join(output)[-3000:]}")
     admin = args[args.index("--admin-token") + 1] if "--admin-token" in args[:-1] else None
-    server = EmulatorProcess(proc, found["url"], output, admin)
+    server = EmulatorProcess(proc, found["url"], output, admin, reader)
     _wait_healthy(server, ready_timeout)
     return server
 
