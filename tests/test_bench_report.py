@@ -81,3 +81,43 @@ def test_cold_starts_alternate_between_targets_so_drift_falls_on_each_alike(monk
     assert started == ["emulator", "floor"] * 3
     assert bench.results["cold_start"]["emulator"] == {"median_s": 0.3, "runs_s": [0.3, 0.3, 0.3]}
     assert bench.results["cold_start"]["floor"]["median_s"] == 0.2
+
+
+def test_the_profiled_run_is_an_extra_run_and_never_one_of_the_pairs(tmp_path):
+    """py-spy takes CPU from the same two cores: the run it samples is slower (0.643 x against 0.783
+    and 0.696 x for issue in one bench), so it must not be a pair; its own figures are shown."""
+    from emulator.bench import runner
+
+    calls: list[bool] = []
+    target_rps = iter([3000, 6000, 6100, 6200])  # the profiled run first, then the pairs' runs
+
+    def measure(profile: bool) -> dict:
+        calls.append(profile)
+        out = run(next(target_rps), 300, 5)
+        if profile:
+            out["profile"] = {"pid": 1, "samples": 10}
+        return out
+
+    bench = runner.Bench(runner.Options(work_dir=tmp_path, cache_dir=tmp_path, profile_worker=True, pairs=3),
+                         log=lambda line: None)
+    bench.floor_proc = object()
+    bench.floor_run = lambda **kw: run(8000, 200, 10)  # type: ignore[method-assign]
+    got = bench.paired(measure)
+    assert calls == [True, False, False, False]
+    assert [p["target_rps"] for p in got["paired"]["pairs"]] == [6000, 6100, 6200]
+    assert got["paired"]["rps_ratio_median"] == 0.762
+    assert got["rps"] == 6000 and got["profile"] == {"pid": 1, "samples": 10}
+    assert got["profiled_run"] == {"rps": 3000, "cpu_us_per_request": 300}
+    assert "profiled run (not one of the pairs): 3000 req/s" in "\n".join(
+        report.profiled_run_lines("(d) issue", got))
+
+
+def test_without_profiling_every_run_is_a_pair(tmp_path):
+    from emulator.bench import runner
+
+    calls: list[bool] = []
+    bench = runner.Bench(runner.Options(work_dir=tmp_path, cache_dir=tmp_path, pairs=2), log=lambda line: None)
+    bench.floor_proc = object()
+    bench.floor_run = lambda **kw: run(8000, 200, 10)  # type: ignore[method-assign]
+    got = bench.paired(lambda profile: calls.append(profile) or run(6000, 300, 5))
+    assert calls == [False, False] and len(got["paired"]["pairs"]) == 2 and "profiled_run" not in got

@@ -156,6 +156,15 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def profiled_run_lines(label: str, row: dict) -> list[str]:
+    """The py-spy run's own figures: what sampling costs, next to the pairs it stayed out of."""
+    run = row.get("profiled_run")
+    if not run or run.get("rps") is None:
+        return []
+    return [f"{label}, profiled run (not one of the pairs): {run['rps']:.0f} req/s, "
+            f"CPU {run['cpu_us_per_request']} us/req"]
+
+
 def _extras(results: dict) -> list[str]:
     lines = [""]
     for key, label in ROWS:
@@ -188,6 +197,7 @@ def _extras(results: dict) -> list[str]:
             lines.append(f"RSS per process after the load, {key} (master first): " +
                          ", ".join(f"{v:.1f}" for v in rss.values()) + " MiB")
     for key, label in ROWS:
+        lines += profiled_run_lines(label, get(results, "throughput", key) or {})
         lines += profiler.lines(label, get(results, "throughput", key, "profile") or {})
     cold = results.get("cold_start") or {}
     if cold:

@@ -148,19 +148,26 @@ class Bench:
     def paired(self, measure: Callable[[bool], dict]) -> dict:
         """The target measured `pairs` times, each run right after a floor run: a machine that
         drifts between the floor's one run and the target's (these move by 10 % and more within
-        minutes) moves both runs of a pair alike. Returns the first target run (the profiled one,
-        `measure(True)`) with the pairs and their median ratios under `paired`."""
+        minutes) moves both runs of a pair alike. With --profile-worker, one more run comes first,
+        sampled by py-spy (`measure(True)`): the sampler takes CPU from the same cores, so that run
+        is never a pair; its figures stay under `profiled_run` beside its profile. Returns the
+        first paired run with the pairs and their median ratios under `paired`."""
+        profiled = measure(True) if self.o.profile_worker else None
         first: dict | None = None
         pairs: list[dict] = []
-        for n in range(max(1, self.o.pairs)):
+        for _ in range(max(1, self.o.pairs)):
             floor = self.floor_run() if self.floor_proc is not None else None
-            result = measure(n == 0)
+            result = measure(False)
             first = first or result
             if floor is not None:
                 pairs.append(report.pair(floor, result))
         assert first is not None
         if pairs:
             first["paired"] = report.summarize_pairs(pairs)
+        if profiled is not None:
+            first["profiled_run"] = {key: profiled.get(key) for key in ("rps", "cpu_us_per_request")}
+            if "profile" in profiled:
+                first["profile"] = profiled["profile"]
         return first
 
     def floor_run(self, *, duration: int | None = None, spread: bool = False) -> dict:
@@ -237,9 +244,9 @@ class Bench:
             reserve = self.fault_token_budget()
             warmup = max(1000, min(20_000, (self.tokens.left - reserve) // 4))  # a small run must not starve
             self.validate_fresh(proc, self.tokens, store, duration=self.o.warmup_s, limit=warmup, spread=False)
-            result = self.paired(lambda first: self.validate_fresh(
+            result = self.paired(lambda profile: self.validate_fresh(
                 proc, self.tokens, store, duration=self.o.duration_s, limit=max(1000, self.tokens.left - reserve),
-                profile=first))
+                profile=profile))
             self.remember("emulator_sqlite", result, proc)
             self.section("issue_sqlite", lambda: self.issue(proc))
             self.section("latency_fault", lambda: self.latency_fault(proc, store))
@@ -250,12 +257,13 @@ class Bench:
     def issue(self, proc: procs.Proc) -> None:
         env = self.static_env({"action": "login"})
         self.load(proc, targets.ISSUE_PATH, env=env, duration=self.o.warmup_s, spread=False)
-        self.remember("issue_sqlite", self.paired(lambda first: self.load(proc, targets.ISSUE_PATH, env=env,
-                                                                           profile=first)))
+        self.remember("issue_sqlite", self.paired(lambda profile: self.load(proc, targets.ISSUE_PATH, env=env,
+                                                                           profile=profile)))
 
     def pair_token_budget(self) -> int:
-        """Fresh tokens for every paired validate run (and the warmup before them)."""
-        return (max(1, self.o.pairs) * self.o.duration_s + self.o.warmup_s) * PAIR_TOKENS_PER_S
+        """Fresh tokens for every paired validate run, the profiled run and the warmup before them."""
+        runs = max(1, self.o.pairs) + (1 if self.o.profile_worker else 0)
+        return (runs * self.o.duration_s + self.o.warmup_s) * PAIR_TOKENS_PER_S
 
     def fault_token_budget(self) -> int:
         per_s = sum(self.o.fault_connections) * 1000 / self.o.fault_delay_ms
@@ -351,8 +359,8 @@ class Bench:
                 tokens = Tokens(self.tokens.path, self.tokens.total)  # fresh in this store
                 warmup = max(1000, min(20_000, tokens.left // 4))
                 self.validate_fresh(proc, tokens, url, duration=self.o.warmup_s, limit=warmup, spread=False)
-                result = self.paired(lambda first: self.validate_fresh(
-                    proc, tokens, url, duration=self.o.duration_s, limit=tokens.left, profile=first))
+                result = self.paired(lambda profile: self.validate_fresh(
+                    proc, tokens, url, duration=self.o.duration_s, limit=tokens.left, profile=profile))
                 self.remember("emulator_redis", result, proc)
                 self.results["memory"]["redis_server"] = procs.memory(redis)
             finally:
