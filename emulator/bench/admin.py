@@ -6,8 +6,10 @@ as not measured, so the benchmark keeps working while the control plane grows.""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 
@@ -45,3 +47,20 @@ def post_json(url: str, body: Any, headers: dict[str, str]) -> dict[str, Any]:
                                      headers={"Content-Type": "application/json", **headers})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def wait_quiet(base: str, *, quiet_s: float, timeout_s: float = 30.0, poll_s: float = 0.05,
+               clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Wait until the journal's latest id has not moved for `quiet_s`: requests still in flight
+    when wrk stopped (a latency rule holds each for its delay) have answered. False if it never
+    settled within `timeout_s`."""
+    latest = call(base + "/_emulator/requests?limit=1").get("latest_id")
+    started = since = clock()
+    while clock() - since < quiet_s:
+        if clock() - started > timeout_s:
+            return False
+        sleep(poll_s)
+        now_latest = call(base + "/_emulator/requests?limit=1").get("latest_id")
+        if now_latest != latest:
+            latest, since = now_latest, clock()
+    return True
