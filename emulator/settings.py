@@ -93,6 +93,8 @@ class Settings:
                                          "(all apps).")
     max_server_token_ttl: int = setting(3600, "Clamp of ttl at server-token issue, in seconds.", low=1,
                                         high=10 * 365 * 86400)  # ten years keeps every expiry printable
+    body_timeout: int = setting(10, "Seconds a request body may stop arriving before the request is refused as "
+                                    "invalid_request and its connection closed.", low=1, high=3600)
     journal_size: int = setting(1000, "Entries kept in the request journal.", low=1, high=1_000_000)
     log_format: LogFormat = setting("off", "One line per API request on stderr, as text or json (off: none).")
     quiet: bool = setting(False, "No banner.")

@@ -6,9 +6,11 @@ an invalid_request, never a 5xx."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +130,33 @@ def raw_body(req: Request | None = None) -> bytes:
 
 
 def _read_body(req: Request) -> bytes | Unreadable:
+    return _timed(req, _read_now)
+
+
+def _timed(req: Request, read: Callable[[Request], bytes | Unreadable]) -> bytes | Unreadable:
+    """`read(req)`, with a body that stops arriving for --body-timeout seconds refused (a client
+    that sent less than its Content-Length would otherwise hold its greenlet or thread for ever).
+
+    The timeout is the server socket's own, set only while the body is read: gunicorn's reads
+    wait in the socket, and a socket timeout costs nothing until a read has to wait. gunicorn
+    closes a connection whose body read failed after the answer, so the rest of a stalled body
+    is never taken for a next request."""
+    sock = req.environ.get("gunicorn.socket")
+    if sock is None:  # the test client or the thread server: nothing waits on a socket here
+        return read(req)
+    timeout = runtime().settings.body_timeout
+    sock.settimeout(timeout)
+    try:
+        return read(req)
+    except TimeoutError:
+        return Unreadable(f"no more of the body arrived for {timeout} s (--body-timeout): is the "
+                          f"Content-Length larger than the body sent?")
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(None)  # what gunicorn had: blocking while it handles the connection
+
+
+def _read_now(req: Request) -> bytes | Unreadable:
     env = req.environ
     length = _plain_content_length(env)
     if length is None or is_form(env):  # chunked, an odd Content-Length, a form: werkzeug's guarded read
@@ -142,6 +171,8 @@ def _read_body(req: Request) -> bytes | Unreadable:
                 return Unreadable(f"body ended after {len(data)} of the {length} bytes its Content-Length announced")
             data += more
         return data
+    except TimeoutError:
+        raise
     except BODY_READ_ERRORS as exc:
         return Unreadable(f"body could not be read: {type(exc).__name__}")
 
@@ -151,9 +182,20 @@ def _read_guarded(req: Request) -> bytes | Unreadable:
         return Unreadable(_TOO_LARGE)
     try:
         raw = req.get_data(cache=True)
+    except TimeoutError:
+        raise
+    except ClientDisconnected as exc:
+        _raise_timeout(exc)
+        return Unreadable(f"body could not be read: {type(exc.__context__ or exc).__name__}")
     except BODY_READ_ERRORS as exc:
         return Unreadable(f"body could not be read: {type(exc).__name__}")
     return Unreadable(_TOO_LARGE) if len(raw) > MAX_BODY else raw
+
+
+def _raise_timeout(exc: ClientDisconnected) -> None:
+    """werkzeug raises ClientDisconnected while handling the read's own error: a timeout stays one."""
+    if isinstance(exc.__context__, TimeoutError):
+        raise exc.__context__ from None
 
 
 def _plain_content_length(env: dict[str, Any]) -> int | None:
@@ -230,10 +272,19 @@ def drain_body() -> None:
     if isinstance(request.environ.get(BODY_KEY), bytes):
         return  # raw_body read it
     if 0 < (request.content_length or 0) <= MAX_BODY * 4:
-        try:
-            request.get_data(cache=True)
-        except (*BODY_READ_ERRORS, ClientDisconnected):  # werkzeug's word for a read that broke
-            pass
+        _timed(request, _drain_now)
+
+
+def _drain_now(req: Request) -> bytes | Unreadable:
+    try:
+        return req.get_data(cache=True)
+    except ClientDisconnected as exc:
+        _raise_timeout(exc)
+        return Unreadable("client disconnected")
+    except BODY_READ_ERRORS as exc:
+        if isinstance(exc, TimeoutError):
+            raise
+        return Unreadable(f"body could not be read: {type(exc).__name__}")
 
 
 def peek_token(body: dict[str, Any]) -> str | None:
