@@ -449,3 +449,16 @@ def test_an_envelope_answer_is_handed_to_the_server_as_werkzeug_would_without_it
     assert _wsgi_answer(mine)[2] == b"" and len(scans) == 2
     mine.status_code, mine.response = 200, iter([b"streamed"])
     assert _wsgi_answer(mine)[2] == b"streamed" and len(scans) == 3
+
+
+def test_a_form_body_shorter_than_its_content_length_says_so():
+    """werkzeug reads form and chunked bodies and calls an early end a disconnect: the answer names
+    what happened (before: a bare bad request, the same for every broken read)."""
+    client = create_app(Settings(store="memory://", secret="s", quiet=True)).test_client()
+    body = b"action=login"
+    answer = client.post("/v1/server/challenge/issue", headers=DEMO, environ_overrides={
+        "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body) + 10),
+        "CONTENT_TYPE": "application/x-www-form-urlencoded"})
+    assert answer.json["error"] == "invalid_request"
+    assert answer.headers["X-Captchala-Emulator-Reason"] == (
+        f"body ended before the {len(body) + 10} bytes its Content-Length announced")

@@ -180,22 +180,28 @@ def _read_now(req: Request) -> bytes | Unreadable:
 def _read_guarded(req: Request) -> bytes | Unreadable:
     if (req.content_length or 0) > MAX_BODY:
         return Unreadable(_TOO_LARGE)
+    raw = _werkzeug_read(req)
+    return Unreadable(_TOO_LARGE) if isinstance(raw, bytes) and len(raw) > MAX_BODY else raw
+
+
+def _werkzeug_read(req: Request) -> bytes | Unreadable:
+    """werkzeug's guarded read (chunked, forms, drains): a stall stays a TimeoutError for `_timed`,
+    any other broken read is Unreadable."""
     try:
-        raw = req.get_data(cache=True)
+        return req.get_data(cache=True)
     except TimeoutError:
         raise
-    except ClientDisconnected as exc:
-        _raise_timeout(exc)
-        return Unreadable(f"body could not be read: {type(exc.__context__ or exc).__name__}")
+    except ClientDisconnected as exc:  # werkzeug raises it while handling the read's own error, if any
+        broke = exc.__context__
+        if isinstance(broke, TimeoutError):
+            raise broke from None
+        if broke is None and req.content_length is not None:
+            return Unreadable(f"body ended before the {req.content_length} bytes its Content-Length announced")
+        if broke is None:
+            return Unreadable("body ended before its last chunk")
+        return Unreadable(f"body could not be read: {type(broke).__name__}")
     except BODY_READ_ERRORS as exc:
         return Unreadable(f"body could not be read: {type(exc).__name__}")
-    return Unreadable(_TOO_LARGE) if len(raw) > MAX_BODY else raw
-
-
-def _raise_timeout(exc: ClientDisconnected) -> None:
-    """werkzeug raises ClientDisconnected while handling the read's own error: a timeout stays one."""
-    if isinstance(exc.__context__, TimeoutError):
-        raise exc.__context__ from None
 
 
 def _plain_content_length(env: dict[str, Any]) -> int | None:
@@ -272,19 +278,7 @@ def drain_body() -> None:
     if isinstance(request.environ.get(BODY_KEY), bytes):
         return  # raw_body read it
     if 0 < (request.content_length or 0) <= MAX_BODY * 4:
-        _timed(request, _drain_now)
-
-
-def _drain_now(req: Request) -> bytes | Unreadable:
-    try:
-        return req.get_data(cache=True)
-    except ClientDisconnected as exc:
-        _raise_timeout(exc)
-        return Unreadable("client disconnected")
-    except BODY_READ_ERRORS as exc:
-        if isinstance(exc, TimeoutError):
-            raise
-        return Unreadable(f"body could not be read: {type(exc).__name__}")
+        _timed(request, _werkzeug_read)
 
 
 def peek_token(body: dict[str, Any]) -> str | None:
