@@ -110,9 +110,11 @@ def current_request() -> Request:
 
 @dataclass(frozen=True)
 class Unreadable:
-    """Why a request's body could not be read (kept like the bytes: every reader gets the same answer)."""
+    """Why a request's body could not be read (kept like the bytes: every reader gets the same answer).
+    `tried`: the socket was read (False: refused by its Content-Length alone, the bytes still wait)."""
 
     reason: str
+    tried: bool = True
 
 
 def raw_body(req: Request | None = None) -> bytes:
@@ -138,22 +140,40 @@ def _timed(req: Request, read: Callable[[Request], bytes | Unreadable]) -> bytes
     that sent less than its Content-Length would otherwise hold its greenlet or thread for ever).
 
     The timeout is the server socket's own, set only while the body is read: gunicorn's reads
-    wait in the socket, and a socket timeout costs nothing until a read has to wait. gunicorn
-    closes a connection whose body read failed after the answer, so the rest of a stalled body
-    is never taken for a next request."""
-    sock = req.environ.get("gunicorn.socket")
-    if sock is None:  # the test client or the thread server: nothing waits on a socket here
+    wait in the socket, and a socket timeout costs nothing until a read has to wait. Both servers
+    close the connection after the answer (gunicorn after a failed body read, werkzeug's after
+    every request), so the rest of a stalled body is never taken for a next request."""
+    env = req.environ
+    sock = env.get("gunicorn.socket") or env.get("werkzeug.socket")  # serve, or the pytest plugin's server
+    if sock is None:  # the test client: nothing waits on a socket here
         return read(req)
     timeout = runtime().settings.body_timeout
     sock.settimeout(timeout)
+    stalled = False
     try:
         return read(req)
     except TimeoutError:
-        return Unreadable(f"no more of the body arrived for {timeout} s (--body-timeout): is the "
-                          f"Content-Length larger than the body sent?")
+        stalled = True
+        why = ("is the Content-Length larger than the body sent?" if _plain_content_length(env) is not None
+               else "the chunked body stopped before its last chunk")
+        return Unreadable(f"no more of the body arrived for {timeout} s (--body-timeout): {why}")
     finally:
-        with contextlib.suppress(OSError):
-            sock.settimeout(None)  # what gunicorn had: blocking while it handles the connection
+        if stalled and "werkzeug.socket" in env:
+            _after_werkzeug_stall(env)
+        else:
+            with contextlib.suppress(OSError):
+                sock.settimeout(None)  # what gunicorn had: blocking while it handles the connection
+
+
+def _after_werkzeug_stall(env: dict[str, Any]) -> None:
+    """werkzeug's server reads what is left of the body after the answer, then closes. Its socket
+    file refuses every read after a timeout ("cannot read from timed out object", logged as a
+    traceback), so that mark is cleared; the timeout stays on, so a client that sends part of the
+    rest and stalls again is a quiet timeout there instead of a thread blocked for ever."""
+    stream = env.get("wsgi.input")
+    raw = getattr(stream, "raw", None) or getattr(getattr(stream, "_rfile", None), "raw", None)
+    if raw is not None and hasattr(raw, "_timeout_occurred"):
+        raw._timeout_occurred = False
 
 
 def _read_now(req: Request) -> bytes | Unreadable:
@@ -162,7 +182,7 @@ def _read_now(req: Request) -> bytes | Unreadable:
     if length is None or is_form(env):  # chunked, an odd Content-Length, a form: werkzeug's guarded read
         return _read_guarded(req)
     if length > MAX_BODY:
-        return Unreadable(_TOO_LARGE)
+        return Unreadable(_TOO_LARGE, tried=False)
     try:  # one read as a rule (gunicorn's input reads up to Content-Length; werkzeug's loop costs about 24 us)
         data = env["wsgi.input"].read(length) if length else b""
         while len(data) < length:  # an input that hands the body out in pieces
@@ -179,7 +199,7 @@ def _read_now(req: Request) -> bytes | Unreadable:
 
 def _read_guarded(req: Request) -> bytes | Unreadable:
     if (req.content_length or 0) > MAX_BODY:
-        return Unreadable(_TOO_LARGE)
+        return Unreadable(_TOO_LARGE, tried=False)
     raw = _werkzeug_read(req)
     return Unreadable(_TOO_LARGE) if isinstance(raw, bytes) and len(raw) > MAX_BODY else raw
 
@@ -275,8 +295,9 @@ def peek_body(req: Request | None = None) -> dict[str, Any]:
 
 def drain_body() -> None:
     """Read (and keep) a body of up to 4 x MAX_BODY, whatever it holds; never raises."""
-    if isinstance(request.environ.get(BODY_KEY), bytes):
-        return  # raw_body read it
+    kept = request.environ.get(BODY_KEY)
+    if isinstance(kept, bytes) or (isinstance(kept, Unreadable) and kept.tried):
+        return  # raw_body read it, or tried to: a stalled or broken body is not waited for twice
     if 0 < (request.content_length or 0) <= MAX_BODY * 4:
         _timed(request, _werkzeug_read)
 

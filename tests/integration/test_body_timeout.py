@@ -103,3 +103,55 @@ def test_a_kept_alive_connection_may_idle_longer_than_the_body_timeout(server):
         time.sleep(BODY_TIMEOUT_S * 2)  # idle between requests, past the body timeout
         sock.sendall(_request("/v1/server/challenge/issue", body))
         assert _read_answer(sock)[1]["code"] == 0
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_the_pytest_plugins_in_process_server_times_out_a_stalled_body_too(tmp_path, caplog, chunked):
+    """`captchala_emulator_settings` takes body_timeout: werkzeug's server, which the plugin runs,
+    must honour it (it waited for ever) and log no traceback when the client then hangs up
+    (werkzeug reads what is left after the answer, from a socket file that had timed out)."""
+    from emulator.app import create_app
+    from emulator.server import ThreadServer
+    from emulator.settings import Settings
+
+    server = ThreadServer(create_app(Settings(store=f"sqlite:///{tmp_path / 's.db'}", quiet=True,
+                                              body_timeout=BODY_TIMEOUT_S))).start()
+    try:
+        with caplog.at_level("DEBUG", logger="werkzeug"), _connect(server.url) as sock:
+            started = time.monotonic()
+            if chunked:
+                sock.sendall(b"POST /v1/validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             b"Transfer-Encoding: chunked\r\nX-App-Key: demo_app\r\nX-App-Secret: demo_secret\r\n"
+                             b"\r\n20\r\n{\"pass_token\": ")
+            else:
+                sock.sendall(_request("/v1/validate", b'{"pass_token": ', length=40))
+            head, answer = _read_answer(sock)
+            assert answer["error"] == "invalid_request"
+            assert BODY_TIMEOUT_S * 0.9 <= time.monotonic() - started < ANSWER_WITHIN_S
+            reason = "chunked body stopped" if chunked else "Content-Length larger than the body sent"
+            assert reason in head.decode("latin-1")
+            sock.close()  # the client hangs up: werkzeug's read of the rest must end quietly
+            time.sleep(0.3)  # werkzeug looks for the rest of the body for 10 ms after the answer
+        assert "Traceback" not in caplog.text and "Error on request" not in caplog.text, caplog.text
+    finally:
+        server.stop()
+
+
+def test_a_stalled_body_under_a_connection_reset_fault_is_waited_for_once(tmp_path):
+    """Fault matching reads the body first; the reset fault drains it before it resets. A body
+    that had already stalled was waited for again there: twice --body-timeout before the reset."""
+    import requests
+
+    timeout = 2
+    with running_emulator("--store", f"sqlite:///{tmp_path / 'state.db'}", "--body-timeout", str(timeout)) as server:
+        rule = {"name": "r", "match": {"endpoint": "validate"}, "effect": {"connection": "reset"}}
+        put = requests.put(server.url + "/_emulator/profile", json={"profile": {"name": "x", "rules": [rule]}},
+                           timeout=10)
+        assert put.status_code == 200, put.text
+        with _connect(server.url) as sock:
+            sock.settimeout(4 * timeout)
+            started = time.monotonic()
+            sock.sendall(_request("/v1/validate", b'{"pass_token": ', length=40))
+            assert _closed(sock)  # reset, no answer
+            took = time.monotonic() - started
+        assert timeout * 0.9 <= took < timeout * 1.75, took  # twice the timeout before the fix
