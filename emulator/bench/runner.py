@@ -148,11 +148,11 @@ class Bench:
     def paired(self, measure: Callable[[bool], dict]) -> dict:
         """The target measured `pairs` times, each run right after a floor run: a machine that
         drifts between the floor's one run and the target's (these move by 10 % and more within
-        minutes) moves both runs of a pair alike. With --profile-worker, one more run comes first,
+        minutes) moves both runs of a pair alike. With --profile-worker, one more run comes last,
         sampled by py-spy (`measure(True)`): the sampler takes CPU from the same cores, so that run
-        is never a pair; its figures stay under `profiled_run` beside its profile. Returns the
-        first paired run with the pairs and their median ratios under `paired`."""
-        profiled = measure(True) if self.o.profile_worker else None
+        is never a pair; its figures stay under `profiled_run` beside its profile. Last, because
+        every validate run grows the consumed table the next one works on. Returns the first
+        paired run with the pairs and their median ratios under `paired`."""
         first: dict | None = None
         pairs: list[dict] = []
         for _ in range(max(1, self.o.pairs)):
@@ -164,6 +164,7 @@ class Bench:
         assert first is not None
         if pairs:
             first["paired"] = report.summarize_pairs(pairs)
+        profiled = measure(True) if self.o.profile_worker else None
         if profiled is not None:
             first["profiled_run"] = {key: profiled.get(key) for key in ("rps", "cpu_us_per_request")}
             if "profile" in profiled:
