@@ -102,7 +102,7 @@ def test_the_profiled_run_is_an_extra_run_after_the_pairs_and_never_one_of_them(
 
     bench = runner.Bench(runner.Options(work_dir=tmp_path, cache_dir=tmp_path, profile_worker=True, pairs=3),
                          log=lambda line: None)
-    bench.floor_proc = object()
+    bench.floor_proc = object()  # type: ignore[assignment]  # anything not None: floor_run is replaced
     bench.floor_run = lambda **kw: run(8000, 200, 10)  # type: ignore[method-assign]
     got = bench.paired(measure)
     assert calls == [False, False, False, True]
@@ -119,9 +119,13 @@ def test_without_profiling_every_run_is_a_pair(tmp_path):
 
     calls: list[bool] = []
     bench = runner.Bench(runner.Options(work_dir=tmp_path, cache_dir=tmp_path, pairs=2), log=lambda line: None)
-    bench.floor_proc = object()
+    bench.floor_proc = object()  # type: ignore[assignment]  # anything not None: floor_run is replaced
     bench.floor_run = lambda **kw: run(8000, 200, 10)  # type: ignore[method-assign]
-    got = bench.paired(lambda profile: calls.append(profile) or run(6000, 300, 5))
+    def measure(profile: bool) -> dict:
+        calls.append(profile)
+        return run(6000, 300, 5)
+
+    got = bench.paired(measure)
     assert calls == [False, False] and len(got["paired"]["pairs"]) == 2 and "profiled_run" not in got
 
 
@@ -133,7 +137,11 @@ def test_the_store_is_counted_only_once_requests_held_by_a_latency_rule_have_ans
     latest = iter([10, 14, 15, 15, 15, 15, 15, 15])
     now = [0.0]
     polled: list[str] = []
-    monkeypatch.setattr(admin, "call", lambda url, *a, **k: polled.append(url) or {"latest_id": next(latest)})
+    def call(url: str, *args, **kwargs) -> dict:
+        polled.append(url)
+        return {"latest_id": next(latest)}
+
+    monkeypatch.setattr(admin, "call", call)
     settled = admin.wait_quiet("http://emu", quiet_s=0.5, poll_s=0.125, clock=lambda: now[0],
                                sleep=lambda s: now.__setitem__(0, now[0] + s))
     assert settled and len(polled) == 7  # 10, 14, 15 (moved at t=0.25), then quiet until t=0.75
