@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
 import urllib.error
 import urllib.request
@@ -62,10 +60,9 @@ def _remove_throwaway_store(settings: Settings) -> None:
     # (gunicorn raises SystemExit in the child) never matches the master's file
     if settings.port != 0 or settings.store != default_store_url(0):
         return
-    path = settings.store[len("sqlite:///"):]
-    for suffix in ("", "-wal", "-shm", ".lock", ".requests"):
-        with contextlib.suppress(OSError):
-            os.remove(path + suffix)
+    from .store.sqlite import remove_database
+
+    remove_database(settings.store[len("sqlite:///"):])
 
 
 def banner(rt, host: str, port: int) -> None:

@@ -54,13 +54,15 @@ def wait_quiet(base: str, *, quiet_s: float, timeout_s: float = 30.0, poll_s: fl
     """Wait until the journal's latest id has not moved for `quiet_s`: requests still in flight
     when wrk stopped (a latency rule holds each for its delay) have answered. False if it never
     settled within `timeout_s`."""
-    latest = call(base + "/_emulator/requests?limit=1").get("latest_id")
+    def latest_id() -> Any:
+        return call(base + "/_emulator/requests?limit=1").get("latest_id")
+
+    latest = latest_id()
     started = since = clock()
     while clock() - since < quiet_s:
         if clock() - started > timeout_s:
             return False
         sleep(poll_s)
-        now_latest = call(base + "/_emulator/requests?limit=1").get("latest_id")
-        if now_latest != latest:
-            latest, since = now_latest, clock()
+        if (now := latest_id()) != latest:
+            latest, since = now, clock()
     return True

@@ -6,6 +6,7 @@ across processes. Connections are per thread and reopened after fork."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import mmap
 import os
@@ -45,6 +46,9 @@ CREATE INDEX IF NOT EXISTS journal_token ON journal(token_fp);
 AFTER_HORIZON = f"NOT EXISTS (SELECT 1 FROM kv WHERE key = '{HORIZON_KEY}' AND CAST(value AS REAL) >= ?)"
 SINGLE_USE_TABLES = ("consumed", "uses")
 RING_SUFFIX = ".requests"  # the journal's ring file beside the database (store/journal_ring.py)
+LOCK_SUFFIX = ".lock"  # the writers' flock and the kv generation counter (_open_lock)
+# every file a database at `path` has beside it: SQLite's WAL and shared memory, and ours
+FILE_SUFFIXES = ("", "-wal", "-shm", LOCK_SUFFIX, RING_SUFFIX)
 RING_ERRORS = (OSError, ValueError, OverflowError, struct.error)  # a failing or damaged ring file
 KV_CACHE_SIZE = 16  # get_many key tuples kept per process (callers use a few fixed ones)
 # one atomic statement: the row is inserted (rowcount 1) only if absent and after the horizon
@@ -177,9 +181,9 @@ class SQLiteStore(Store):
         self._kv_cache.clear()
         if self.path != ":memory:":
             try:
-                self._lock_file = open(self.path + ".lock", "a+b")  # noqa: SIM115  (kept for the process's life)
+                self._lock_file = open(self.path + LOCK_SUFFIX, "a+b")  # noqa: SIM115  (kept for the process's life)
             except OSError as exc:
-                raise StoreUnavailable(f"sqlite {self.path}: cannot open its lock file {self.path}.lock: "
+                raise StoreUnavailable(f"sqlite {self.path}: cannot open its lock file {self.path}{LOCK_SUFFIX}: "
                                        f"{exc.strerror or exc}") from None
             weakref.finalize(self, self._lock_file.close)  # a store dropped without close() lets it go too
             self._kv_gen = _Generation.open(self._lock_file.fileno())
@@ -514,3 +518,10 @@ def _thread_local() -> threading.local:
     if gevent_patched():
         return sys.modules["gevent.monkey"].get_original("threading", "local")()
     return threading.local()
+
+
+def remove_database(path: str) -> None:
+    """Delete a database and every file the store keeps beside it (missing ones are fine)."""
+    for suffix in FILE_SUFFIXES:
+        with contextlib.suppress(OSError):
+            os.remove(path + suffix)

@@ -215,10 +215,8 @@ def _werkzeug_read(req: Request) -> bytes | Unreadable:
         broke = exc.__context__
         if isinstance(broke, TimeoutError):
             raise broke from None
-        if broke is None and req.content_length is not None:
+        if broke is None:  # only a body with a Content-Length: app.py caps the others, and a cap does not raise
             return Unreadable(f"body ended before the {req.content_length} bytes its Content-Length announced")
-        if broke is None:
-            return Unreadable("body ended before its last chunk")
         return Unreadable(f"body could not be read: {type(broke).__name__}")
     except BODY_READ_ERRORS as exc:
         return Unreadable(f"body could not be read: {type(exc).__name__}")
