@@ -24,6 +24,7 @@ GEVENT_CONNECTIONS = 1000
 # gunicorn's gevent worker, patched without re-reading every package's entry points 25 times (named,
 # not imported: gunicorn imports it in the master, and only `serve` needs gevent)
 GEVENT_WORKER = "emulator.gevent_worker.GeventWorker"
+GTHREAD_WORKER = "emulator.gthread_worker.ThreadWorker"  # gunicorn's, with a limit on reading a head
 # What a worker serves with (the app factory, every blueprint and the domain behind them): `serve`
 # imports it in the master, before the fork, so every worker shares one copy of its pages.
 SERVING_MODULES = ("emulator.app",)
@@ -143,7 +144,7 @@ def share_with_workers(_arbiter: object, _worker: object) -> None:
 
 def worker_options(s: Settings) -> dict:
     if s.worker_class == "gthread":
-        return {"worker_class": "gthread", "threads": s.threads}
+        return {"worker_class": GTHREAD_WORKER, "threads": s.threads}
     if s.worker_class != "gevent":
         raise ConfigError(f"--worker-class {s.worker_class!r}: expected gevent or gthread")
     return {"worker_class": GEVENT_WORKER, "worker_connections": GEVENT_CONNECTIONS}

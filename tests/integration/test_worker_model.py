@@ -7,7 +7,7 @@ from typing import Any, cast
 import pytest
 
 from emulator.errors import ConfigError
-from emulator.server import prepare, worker_options
+from emulator.server import GTHREAD_WORKER, prepare, worker_options
 from emulator.settings import Settings
 from tests.support.servers import running_emulator
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 def test_gevent_is_the_default_and_gthread_keeps_its_threads():
     assert worker_options(Settings())["worker_class"] == "emulator.gevent_worker.GeventWorker"  # gunicorn's, faster
-    assert worker_options(Settings(worker_class="gthread", threads=8)) == {"worker_class": "gthread", "threads": 8}
+    assert worker_options(Settings(worker_class="gthread", threads=8)) == {"worker_class": GTHREAD_WORKER, "threads": 8}
 
 
 def test_an_unknown_worker_class_is_refused_before_anything_starts(tmp_path):
