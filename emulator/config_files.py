@@ -49,6 +49,19 @@ def read_text(path: str) -> tuple[str, int]:
         raise FileRefused("not UTF-8 text") from None
 
 
+def directory_problem(path: str) -> str | None:
+    """Why `path` cannot be a directory of configuration files, if it cannot (one stat, no open)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "no such directory"
+    except (OSError, ValueError) as exc:
+        return f"cannot read: {getattr(exc, 'strerror', None) or exc}"
+    if not stat.S_ISDIR(info.st_mode):
+        return "not a directory"
+    return None
+
+
 def _check_regular(info: os.stat_result) -> None:
     if stat.S_ISDIR(info.st_mode):
         raise FileRefused("is a directory, not a file")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from .config_files import directory_problem
 from .errors import ConfigError
 from .quiet_exit import exit_quietly
 from .runtime import Runtime, build_runtime
@@ -154,6 +155,8 @@ def prepare(settings: Settings) -> Runtime:
     """Fail fast in the master: claim the port, open the store, create the schema and the shared
     secret, load the apps file and the profile. Raises ConfigError with one clear line."""
     worker_options(settings)
+    if settings.profiles_dir and (problem := directory_problem(settings.profiles_dir)):
+        raise ConfigError(f"--profiles-dir {settings.profiles_dir}: {problem}")
     if settings.port:
         claim_port(settings.host, settings.port).detach()  # the claim lasts as long as this process
         check_port_free(settings.host, settings.port)

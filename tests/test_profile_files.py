@@ -14,6 +14,8 @@ from emulator.errors import ConfigError
 from emulator.faults.loader import load, load_file
 from emulator.faults.profile import ProfileError
 from emulator.runtime import build_runtime
+from emulator.server import prepare
+from emulator.settings import Settings
 
 SECRET_YAML = "db_password: hunter2\nrules: [{name: r, effect: {latency_ms: 1}}]\n"
 GOOD_YAML = "rules: [{name: slow, effect: {latency_ms: 1}}]\n"
@@ -52,6 +54,18 @@ def test_profiles_dir_files_load_by_name(tmp_path, settings, fake_time):
     assert client.put("/_emulator/profile", json={"name": "main-down"}).status_code == 200  # built-ins still work
     assert client.put("/_emulator/profile", json={"name": "../mine"}).status_code == 422
     rt.store.close()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "file", "missing"])
+def test_a_profiles_dir_that_is_no_directory_is_refused_at_start(tmp_path, fifo, kind):
+    """Named at start, not when a PUT first looks in it: a FIFO or a file passed click's check
+    for a directory, and a typo only showed as "no such profile" later."""
+    path = {"fifo": fifo, "file": str(tmp_path / "plain.yaml"), "missing": str(tmp_path / "nowhere")}[kind]
+    if kind == "file":
+        (tmp_path / "plain.yaml").write_text(GOOD_YAML)
+    problem = "no such directory" if kind == "missing" else "not a directory"
+    with pytest.raises(ConfigError, match=f"^--profiles-dir {path}: {problem}"):
+        prepare(Settings(port=0, store=f"sqlite:///{tmp_path / 'state.db'}", profiles_dir=path))
 
 
 def test_without_profiles_dir_a_name_is_only_a_built_in(client, tmp_path, monkeypatch):
