@@ -1,20 +1,28 @@
-"""gunicorn's gevent worker, patched in a tenth of the time.
+"""gunicorn's gevent worker, patched in a tenth of the time, with TLS handshakes that end.
 
 gevent's `monkey.patch_all()` asks `importlib.metadata` for its plugins 25 times (once per event
 of every module it patches), and every ask re-reads the entry points of every installed
 distribution: about 250 ms of CPU in each worker before it can answer (about a third of the
 whole cold start of `serve` on a 2-core machine). The answer cannot change while one worker
 patches, so it is read once per distinct question for the length of the patch, then the real
-function is put back."""
+function is put back.
+
+With TLS, gevent's server did each handshake before gunicorn's handler, with no time limit and no
+error handling: a client that stopped inside its handshake held its connection slot for good, and
+every failed handshake (the usual first call of `--tls auto` from a client that does not trust the
+local CA yet) printed a traceback. Here the handshake is deferred to the handler, which gives it
+`keepalive` seconds (what a request head gets) and logs a failure as one line."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ssl
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, partial
 from importlib import metadata
 from typing import Any
 
+import gevent
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 
 from .quiet_exit import leave_now
@@ -27,6 +35,30 @@ class GeventWorker(_GeventWorker):
         with entry_points_read_once():
             super().patch()
 
+    def init_process(self) -> None:
+        self.cfg.set("ssl_context", handshake_in_handler)  # read when the servers start, after this
+        super().init_process()
+
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        if isinstance(client, ssl.SSLSocket) and not self.handshake(client, addr):
+            client.close()
+            return
+        super().handle(listener, client, addr)
+
+    def handshake(self, client: ssl.SSLSocket, addr: Any) -> bool:
+        """The TLS handshake, within `keepalive` seconds; False (logged in one line) if it fails."""
+        done = False
+        try:
+            with gevent.Timeout(self.cfg.keepalive or 5, False):
+                client.do_handshake()
+                done = True
+        except (ssl.SSLError, OSError) as exc:
+            self.log.warning("TLS handshake with %s failed: %s", _host(addr), _reason(exc))
+            return False
+        if not done:
+            self.log.debug("TLS handshake with %s stalled: closed", _host(addr))
+        return done
+
     def handle_quit(self, sig: int, frame: Any) -> None:
         """SIGQUIT, or SIGINT (Ctrl-C reaches every process of the terminal's group): stop at once,
         as gunicorn's worker does, but without its sys.exit inside a greenlet, which gevent printed
@@ -34,6 +66,27 @@ class GeventWorker(_GeventWorker):
         self.alive = False
         self.cfg.worker_int(self)
         leave_now()
+
+
+def handshake_in_handler(_config: Any, default_ssl_context_factory: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    """gunicorn's `ssl_context` hook: its context, whose sockets leave the handshake to the
+    handler (gevent's server asks for it at once otherwise)."""
+    context = default_ssl_context_factory()
+    context.wrap_socket = partial(context.wrap_socket, do_handshake_on_connect=False)  # type: ignore[method-assign]
+    return context
+
+
+def _host(addr: Any) -> str:
+    return str(addr[0]) if isinstance(addr, tuple) and addr else str(addr)
+
+
+def _reason(exc: BaseException) -> str:
+    """`tlsv1 alert unknown ca`, not the whole `[SSL: ...] ... (_ssl.c:1006)`."""
+    reason = getattr(exc, "reason", None)
+    text = reason.replace("_", " ").lower() if isinstance(reason, str) else str(exc)
+    if reason == "TLSV1_ALERT_UNKNOWN_CA":
+        text += " (the client does not trust this server's certificate: give it the CA the banner names)"
+    return text
 
 
 @contextmanager
