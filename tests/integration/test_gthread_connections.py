@@ -1,0 +1,89 @@
+"""`--worker-class gthread`: how its connections end never stalls the worker or its stop.
+
+gunicorn's threaded worker closed every connection it did not keep alive on its main thread, and
+that close waits up to 2 s for the client to hang up: each HTTP/1.0 client that read its answer
+and kept its socket open stopped accepts, keep-alive and finished requests for 2 s. And a TLS
+client that went away inside its handshake was counted out twice, so the count of open
+connections went negative and a stopping worker no longer waited for requests in flight.
+Real gunicorn, loopback only."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.support.servers import running_emulator
+
+pytestmark = pytest.mark.integration
+DEMO = {"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"}
+NEVER_HANG_UP = 6  # clients; each cost the old main loop 2 s
+PARTIAL_CLIENT_HELLO = bytes.fromhex("160301020001")
+
+
+def _address(url: str) -> tuple[str, int]:
+    host, port = url.rsplit("//", 1)[1].split(":")
+    return host, int(port)
+
+
+def test_clients_that_never_hang_up_do_not_stall_the_worker(tmp_path):
+    with running_emulator("--store", f"sqlite:///{tmp_path / 'state.db'}", "--workers", "1",
+                          "--worker-class", "gthread", "--threads", "4") as server:
+        kept_open = []
+        try:
+            for _ in range(NEVER_HANG_UP):
+                sock = socket.create_connection(_address(server.url), timeout=10)
+                sock.sendall(b"GET /_emulator/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                answer = b""
+                while chunk := sock.recv(65536):  # the server closes its side after the answer
+                    answer += chunk
+                assert answer.split(b"\r\n", 1)[0].endswith(b" 200 OK"), answer[:100]
+                kept_open.append(sock)  # ... and this client never closes its own
+            started = time.monotonic()
+            assert requests.get(server.url + "/_emulator/health", timeout=30).status_code == 200
+            took = time.monotonic() - started
+        finally:
+            for sock in kept_open:
+                sock.close()
+    assert took < 1.5, f"health waited {took:.1f} s behind {NEVER_HANG_UP} lingering closes"
+
+
+def test_a_stopping_worker_still_waits_for_a_request_in_flight_after_broken_handshakes(tmp_path):
+    with running_emulator("--store", f"sqlite:///{tmp_path / 'state.db'}", "--workers", "1", "--tls", "auto",
+                          "--tls-dir", str(tmp_path / "tls"), "--worker-class", "gthread", "--threads", "4") as server:
+        ca = str(tmp_path / "tls" / "ca.pem")
+        for _ in range(2):  # clients that give up inside their handshake
+            with socket.create_connection(_address(server.url), timeout=10) as sock:
+                sock.sendall(PARTIAL_CLIENT_HELLO)
+        hold = {"name": "hold", "rules": [{"name": "hold", "match": {"endpoint": "validate"},
+                                           "effect": {"latency_ms": 1500}}]}
+        requests.put(server.url + "/_emulator/profile", json={"profile": hold}, verify=ca,
+                     timeout=10).raise_for_status()
+        with ThreadPoolExecutor(1) as pool:
+            held = pool.submit(requests.post, server.url + "/v1/validate", json={"pass_token": "pt_x"},
+                               headers=DEMO, verify=ca, timeout=15)
+            _wait_until_held(server, ca)
+            os.kill(server.pid, signal.SIGTERM)  # gunicorn's graceful stop: 3 s for requests in flight
+            answer = held.result()
+        assert answer.status_code == 200 and answer.json()["data"]["valid"] is False
+        assert server.proc.wait(10) == 0
+    assert "Traceback" not in "".join(server.output), "".join(server.output)[-3000:]
+
+
+def _wait_until_held(server, ca: str) -> None:
+    """The held validate has reached the app: the rule counts it (readiness polling, bounded)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            rules = requests.get(server.url + "/_emulator/profile", verify=ca, timeout=5).json().get("rules") or []
+            if any(rule.get("matched") for rule in rules):
+                return
+        time.sleep(0.05)  # polling for readiness, not waiting for time to pass
+    raise AssertionError("the held validate never reached the app")
+
