@@ -86,7 +86,10 @@ class GunicornServer(BaseApplication):
 
     def _hold_free_port(self, host: str) -> int:
         """--port 0 with per-worker sockets: pick the port once in the master and hold it with a
-        bound, never-listening SO_REUSEPORT socket (it gets no connections) for the server's life."""
+        bound, never-listening SO_REUSEPORT socket (it gets no connections) for the server's life.
+        Once: gunicorn loads the config again on SIGHUP, and new workers must bind the same port."""
+        if self._port_hold is not None:
+            return int(self._port_hold.getsockname()[1])
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._port_hold = socket.socket(family, socket.SOCK_STREAM)
         self._port_hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -124,3 +125,34 @@ def _poll_health(url: str) -> dict:
         except requests.RequestException:
             time.sleep(0.05)  # readiness polling, not waiting for time to pass
     raise AssertionError(f"no answer on {url}")
+
+
+@pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
+def test_sighup_restarts_the_workers_on_the_same_address_with_the_same_state(tmp_path, worker_class):
+    """gunicorn's reload: new workers, old ones stopped gracefully. With --port 0 the reload picked
+    a fresh port for the new workers, so the address the banner gave answered nothing any more."""
+    with running_emulator("--store", f"sqlite:///{tmp_path / 'state.db'}", "--worker-class", worker_class) as server:
+        token = server.mint()
+        old = _answering_workers(server)
+        os.kill(server.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while not (_answering_workers(server) - old):
+            assert time.monotonic() < deadline, "no new worker answered on the banner's address after SIGHUP"
+            time.sleep(0.1)  # polling for the new workers, not waiting for time to pass
+        first = server.api("/v1/validate", {"pass_token": token}).json()["data"]
+        second = server.api("/v1/validate", {"pass_token": token}).json()["data"]
+        assert (first["valid"], second["valid"]) == (True, False)  # same secret, same single-use records
+        assert server.proc.poll() is None
+
+
+def _answering_workers(server) -> set[int]:
+    """The worker pids that answered a few fresh connections (none when nothing answers)."""
+    pids: set[int] = set()
+    for _ in range(6):
+        try:
+            server.api("/v1/validate", {"pass_token": "pt_probe"}, timeout=5)
+            rows = requests.get(server.url + "/_emulator/requests", params={"limit": 1}, timeout=5).json()["requests"]
+        except requests.RequestException:
+            continue
+        pids.update(row["worker_pid"] for row in rows)
+    return pids
