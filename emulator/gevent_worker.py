@@ -52,7 +52,10 @@ class GeventWorker(_GeventWorker):
             with gevent.Timeout(self.cfg.keepalive or 5, False):
                 client.do_handshake()
                 done = True
-        except (ssl.SSLError, OSError) as exc:
+        except (ssl.SSLEOFError, ConnectionError) as exc:  # the client went away: nothing to tell
+            self.log.debug("TLS handshake with %s ended: %s", _host(addr), exc)
+            return False
+        except OSError as exc:  # ssl.SSLError among them: what the client refused, or sent instead
             self.log.warning("TLS handshake with %s failed: %s", _host(addr), _reason(exc))
             return False
         if not done:
