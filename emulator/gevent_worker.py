@@ -15,6 +15,7 @@ local CA yet) printed a traceback. Here the handshake is deferred to the handler
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,8 @@ class GeventWorker(_GeventWorker):
         super().init_process()
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        if client.fileno() < 0:  # the client went away before its socket could be wrapped for TLS
+            return
         if isinstance(client, ssl.SSLSocket) and not self.handshake(client, addr):
             client.close()
             return
@@ -73,9 +76,19 @@ class GeventWorker(_GeventWorker):
 
 def handshake_in_handler(_config: Any, default_ssl_context_factory: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
     """gunicorn's `ssl_context` hook: its context, whose sockets leave the handshake to the
-    handler (gevent's server asks for it at once otherwise)."""
+    handler (gevent's server asks for it at once otherwise), and a client that is gone before its
+socket is wrapped is closed quietly (gevent printed a traceback for each)."""
     context = default_ssl_context_factory()
-    context.wrap_socket = partial(context.wrap_socket, do_handshake_on_connect=False)  # type: ignore[method-assign]
+    wrap = partial(context.wrap_socket, do_handshake_on_connect=False)
+
+    def wrap_socket(sock: socket.socket, *args: Any, **kwargs: Any) -> socket.socket:
+        try:
+            return wrap(sock, *args, **kwargs)
+        except OSError:  # gone before it was wrapped (reset, not connected): nothing to serve
+            sock.close()
+            return sock  # closed: the handler leaves it alone
+
+    context.wrap_socket = wrap_socket  # type: ignore[method-assign,assignment]
     return context
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import struct
 import time
 
 import pytest
@@ -70,4 +71,18 @@ def test_a_client_that_stalls_inside_its_handshake_is_closed(tls_server):
         took = time.monotonic() - started
     assert closed, f"still open after {took:.1f} s"
     assert HANDSHAKE_LIMIT_S - 1 <= took <= HANDSHAKE_LIMIT_S + 3, f"closed after {took:.1f} s"
+    assert "Traceback" not in "".join(server.output), "".join(server.output)[-3000:]
+
+
+@pytest.mark.parametrize("hello", [b"", PARTIAL_CLIENT_HELLO], ids=["at once", "after a hello"])
+def test_clients_that_reset_their_connection_leave_no_traceback(tls_server, hello):
+    server, ca = tls_server
+    for _ in range(3):
+        sock = socket.create_connection(_address(server.url), timeout=WITHIN_S)
+        if hello:
+            sock.sendall(hello)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        sock.close()
+    # accepted after the resets, so answered after their handlers ran
+    assert requests.get(server.url + "/_emulator/health", verify=str(ca), timeout=WITHIN_S).status_code == 200
     assert "Traceback" not in "".join(server.output), "".join(server.output)[-3000:]
