@@ -23,7 +23,8 @@ Two more of its habits are mended, both in how a connection ends:
 - A TLS client that went away inside its handshake had its socket closed in the handler, then
   gunicorn's close failed on it and counted the connection out a second time: the count went
   negative, and a stopping worker no longer waited for requests in flight. A closed connection
-  is now left alone."""
+  is now left alone.
+And a stopping worker goes on accepting until it exits (see `set_accept_enabled`)."""
 
 from __future__ import annotations
 
@@ -86,6 +87,19 @@ class ThreadWorker(gthread.ThreadWorker):
         self.nr_conns += 1
         client_sock.setblocking(True)
         self.enqueue_req(_Conn(self, self.cfg, client_sock, client_addr, listener.getsockname()))
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        """gunicorn's switch, except that a stopping worker goes on accepting until it exits.
+
+        Each worker listens on a socket of its own (SO_REUSEPORT), which the kernel keeps giving
+        its share of new connections for as long as it is open. gunicorn's stopping worker
+        stopped accepting but kept the socket open while it finished (up to its graceful
+        timeout), so those connections waited unanswered and were reset when it exited: about
+        half of those opened during a SIGHUP reload. Closing the socket at once instead refuses
+        every new connection until the new worker listens. Accepted, they are answered (with
+        `Connection: close`, as gunicorn answers every request of a stopping worker)."""
+        if enabled or self.alive:
+            super().set_accept_enabled(enabled)
 
     def linger(self, conn: _Conn) -> None:
         """On the main thread: gunicorn's graceful close (RFC 9112 9.6: half-close, then read what

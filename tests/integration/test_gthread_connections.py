@@ -24,6 +24,7 @@ from tests.support.servers import running_emulator
 pytestmark = pytest.mark.integration
 DEMO = {"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"}
 NEVER_HANG_UP = 6  # clients; each cost the old main loop 2 s
+BURST = 30  # new connections opened while the old worker finishes
 PARTIAL_CLIENT_HELLO = bytes.fromhex("160301020001")
 
 
@@ -87,3 +88,42 @@ def _wait_until_held(server, ca: str) -> None:
         time.sleep(0.05)  # polling for readiness, not waiting for time to pass
     raise AssertionError("the held validate never reached the app")
 
+
+
+@pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
+def test_a_reload_drops_no_new_connection(tmp_path, worker_class):
+    """SIGHUP: a new worker takes over while the old one finishes. A finishing gthread worker
+    stopped accepting but kept its own listening socket (SO_REUSEPORT) open, so the kernel went on
+    queueing about half of all new connections on it, and reset them when it finally closed.
+    Every probe and every connection of the burst must be answered."""
+    with running_emulator("--store", f"sqlite:///{tmp_path / 'state.db'}", "--workers", "1",
+                          "--worker-class", worker_class) as server:
+        old = _worker_answering(server)
+        with socket.create_connection(_address(server.url), timeout=10) as kept:  # keeps the old worker finishing
+            kept.sendall(b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert kept.recv(65536).startswith(b"HTTP/1.1 200")
+            os.kill(server.pid, signal.SIGHUP)  # gunicorn starts a new worker, then stops the old one
+            deadline = time.monotonic() + 20
+            while _worker_answering(server) == old:
+                assert time.monotonic() < deadline, "no new worker answered"
+            burst = [socket.create_connection(_address(server.url), timeout=10) for _ in range(BURST)]
+            outcomes = []
+            for sock in burst:
+                with sock:
+                    try:
+                        sock.sendall(b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                        outcomes.append(sock.recv(12).decode("latin-1") or "closed")
+                    except OSError as exc:
+                        outcomes.append(type(exc).__name__)
+            kept.settimeout(0)
+            with contextlib.suppress(BlockingIOError):
+                assert kept.recv(1) != b"", "the old worker was gone before the burst: the test proves nothing"
+    assert outcomes == ["HTTP/1.1 200"] * BURST, outcomes
+
+
+def _worker_answering(server) -> int:
+    """The pid of the worker that answers a validate on a fresh connection (the journal's newest
+    entry: nothing else calls the server meanwhile)."""
+    server.api("/v1/validate", {"pass_token": "pt_probe"})
+    newest = requests.get(server.url + "/_emulator/requests", params={"limit": 1}, timeout=10).json()["requests"]
+    return int(newest[0]["worker_pid"])
