@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.support.servers import running_emulator
+from tests.support.servers import address, closed_by_peer, running_emulator
 
 pytestmark = pytest.mark.integration
 BODY_TIMEOUT_S = 1
@@ -22,8 +22,7 @@ ANSWER_WITHIN_S = BODY_TIMEOUT_S + 4  # generous for a loaded CI machine; withou
 
 
 def _connect(url: str) -> socket.socket:
-    host, port = url.rsplit("//", 1)[1].split(":")
-    sock = socket.create_connection((host, int(port)), timeout=ANSWER_WITHIN_S)
+    sock = socket.create_connection(address(url), timeout=ANSWER_WITHIN_S)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
@@ -50,13 +49,6 @@ def _read_answer(sock: socket.socket) -> tuple[bytes, dict]:
     return head, json.loads(rest[:length])
 
 
-def _closed(sock: socket.socket) -> bool:
-    try:
-        return sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
-
-
 @pytest.fixture(params=["gevent", "gthread"])
 def server(request, tmp_path):
     with running_emulator("--store", f"sqlite:///{tmp_path / 'state.db'}", "--worker-class", request.param,
@@ -78,7 +70,7 @@ def test_a_body_shorter_than_its_content_length_is_refused_after_the_timeout(ser
         assert answer["error"] == "invalid_request", answer
         assert f"no more of the body arrived for {BODY_TIMEOUT_S} s" in head.decode("latin-1"), head
         assert BODY_TIMEOUT_S * 0.9 <= took < ANSWER_WITHIN_S
-        assert _closed(sock)
+        assert closed_by_peer(sock)
     after = server.api("/v1/validate", {"pass_token": "pt_x"})  # the server itself answers as ever
     assert after.json()["data"] == {"valid": False, "error": "invalid_token"}
 
@@ -155,6 +147,6 @@ def test_a_stalled_body_under_a_connection_reset_fault_is_waited_for_once(tmp_pa
             sock.settimeout(4 * timeout)
             started = time.monotonic()
             sock.sendall(_request("/v1/validate", b'{"pass_token": ', length=40))
-            assert _closed(sock)  # reset, no answer
+            assert closed_by_peer(sock)  # reset, no answer
             took = time.monotonic() - started
         assert timeout * 0.9 <= took < timeout * 1.75, took  # twice the timeout before the fix

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.support.servers import running_emulator
+from tests.support.servers import address, answering_worker, running_emulator, wait_until_held
 
 pytestmark = pytest.mark.integration
 DEMO = {"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"}
@@ -28,18 +28,13 @@ BURST = 30  # new connections opened while the old worker finishes
 PARTIAL_CLIENT_HELLO = bytes.fromhex("160301020001")
 
 
-def _address(url: str) -> tuple[str, int]:
-    host, port = url.rsplit("//", 1)[1].split(":")
-    return host, int(port)
-
-
 def test_clients_that_never_hang_up_do_not_stall_the_worker(tmp_path):
     with running_emulator("--store", f"sqlite:///{tmp_path / 'state.db'}", "--workers", "1",
                           "--worker-class", "gthread", "--threads", "4") as server:
         kept_open = []
         try:
             for _ in range(NEVER_HANG_UP):
-                sock = socket.create_connection(_address(server.url), timeout=10)
+                sock = socket.create_connection(address(server.url), timeout=10)
                 sock.sendall(b"GET /_emulator/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
                 answer = b""
                 while chunk := sock.recv(65536):  # the server closes its side after the answer
@@ -60,7 +55,7 @@ def test_a_stopping_worker_still_waits_for_a_request_in_flight_after_broken_hand
                           "--tls-dir", str(tmp_path / "tls"), "--worker-class", "gthread", "--threads", "4") as server:
         ca = str(tmp_path / "tls" / "ca.pem")
         for _ in range(2):  # clients that give up inside their handshake
-            with socket.create_connection(_address(server.url), timeout=10) as sock:
+            with socket.create_connection(address(server.url), timeout=10) as sock:
                 sock.sendall(PARTIAL_CLIENT_HELLO)
         hold = {"name": "hold", "rules": [{"name": "hold", "match": {"endpoint": "validate"},
                                            "effect": {"latency_ms": 1500}}]}
@@ -69,25 +64,12 @@ def test_a_stopping_worker_still_waits_for_a_request_in_flight_after_broken_hand
         with ThreadPoolExecutor(1) as pool:
             held = pool.submit(requests.post, server.url + "/v1/validate", json={"pass_token": "pt_x"},
                                headers=DEMO, verify=ca, timeout=15)
-            _wait_until_held(server, ca)
+            assert wait_until_held(server, verify=ca), "the held validate never reached the app"
             os.kill(server.pid, signal.SIGTERM)  # gunicorn's graceful stop: 3 s for requests in flight
             answer = held.result()
         assert answer.status_code == 200 and answer.json()["data"]["valid"] is False
         assert server.proc.wait(10) == 0
     assert "Traceback" not in "".join(server.output), "".join(server.output)[-3000:]
-
-
-def _wait_until_held(server, ca: str) -> None:
-    """The held validate has reached the app: the rule counts it (readiness polling, bounded)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with contextlib.suppress(requests.RequestException):
-            rules = requests.get(server.url + "/_emulator/profile", verify=ca, timeout=5).json().get("rules") or []
-            if any(rule.get("matched") for rule in rules):
-                return
-        time.sleep(0.05)  # polling for readiness, not waiting for time to pass
-    raise AssertionError("the held validate never reached the app")
-
 
 
 @pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
@@ -98,15 +80,15 @@ def test_a_reload_drops_no_new_connection(tmp_path, worker_class):
     Every probe and every connection of the burst must be answered."""
     with running_emulator("--store", f"sqlite:///{tmp_path / 'state.db'}", "--workers", "1",
                           "--worker-class", worker_class) as server:
-        old = _worker_answering(server)
-        with socket.create_connection(_address(server.url), timeout=10) as kept:  # keeps the old worker finishing
+        old = answering_worker(server)
+        with socket.create_connection(address(server.url), timeout=10) as kept:  # keeps the old worker finishing
             kept.sendall(b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert kept.recv(65536).startswith(b"HTTP/1.1 200")
             os.kill(server.pid, signal.SIGHUP)  # gunicorn starts a new worker, then stops the old one
             deadline = time.monotonic() + 20
-            while _worker_answering(server) == old:
+            while answering_worker(server) == old:
                 assert time.monotonic() < deadline, "no new worker answered"
-            burst = [socket.create_connection(_address(server.url), timeout=10) for _ in range(BURST)]
+            burst = [socket.create_connection(address(server.url), timeout=10) for _ in range(BURST)]
             outcomes = []
             for sock in burst:
                 with sock:
@@ -119,11 +101,3 @@ def test_a_reload_drops_no_new_connection(tmp_path, worker_class):
             with contextlib.suppress(BlockingIOError):
                 assert kept.recv(1) != b"", "the old worker was gone before the burst: the test proves nothing"
     assert outcomes == ["HTTP/1.1 200"] * BURST, outcomes
-
-
-def _worker_answering(server) -> int:
-    """The pid of the worker that answers a validate on a fresh connection (the journal's newest
-    entry: nothing else calls the server meanwhile)."""
-    server.api("/v1/validate", {"pass_token": "pt_probe"})
-    newest = requests.get(server.url + "/_emulator/requests", params={"limit": 1}, timeout=10).json()["requests"]
-    return int(newest[0]["worker_pid"])

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.support.servers import running_emulator
+from tests.support.servers import running_emulator, wait_until_held
 
 pytestmark = pytest.mark.integration
 DEMO = {"X-App-Key": "demo_app", "X-App-Secret": "demo_secret"}
@@ -122,7 +122,7 @@ def test_a_30_s_latency_fault_on_every_held_request_never_locks_out_the_control_
             sock = socket.create_connection((host, int(port)), timeout=5)
             sock.sendall(request)
             socks.append(sock)
-        _wait_until_held(defaults, held)
+        wait_until_held(defaults, held)  # the old thread model never lets them all in: the checks below judge it
         for call in (lambda: requests.get(defaults.url + "/_emulator/health", timeout=10),
                      lambda: requests.delete(defaults.url + "/_emulator/profile", timeout=10),
                      lambda: requests.get(defaults.url + "/_emulator/health", timeout=10)):
@@ -132,19 +132,3 @@ def test_a_30_s_latency_fault_on_every_held_request_never_locks_out_the_control_
     finally:
         for sock in socks:
             sock.close()
-
-
-def _wait_until_held(server, held: int) -> None:
-    """The held requests reach the app: its fault counter counts them (readiness polling, bounded)."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with contextlib.suppress(requests.RequestException):
-            body = requests.get(server.url + "/_emulator/profile", timeout=5).json()
-            if _hits(body) >= min(held, 128):
-                return
-        time.sleep(0.1)  # polling for readiness, not waiting for time to pass
-    # the old thread model never lets more than its thread count in; the assertions above judge it
-
-
-def _hits(body: dict) -> int:
-    return sum(int(rule.get("matched") or 0) for rule in body.get("rules") or [])

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.support.servers import running_emulator
+from tests.support.servers import address, closed_by_peer, running_emulator
 
 pytestmark = pytest.mark.integration
 HEAD_LIMIT_S = 5  # `serve`'s keep-alive time, which bounds a head read
@@ -27,15 +27,6 @@ PARTIAL_HEADS = (  # stalled inside the request line; inside the headers
     b"POST /v1/validate HT",
     b"POST /v1/validate HTTP/1.1\r\nHost: 127.0.0.1\r\nX-App-Key: demo_app\r\nContent-",
 )
-
-
-def _closed_by_server(sock: socket.socket) -> bool:
-    try:
-        return sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
 
 
 @pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
@@ -49,15 +40,14 @@ def test_clients_stalled_inside_their_head_are_closed_and_never_freeze_the_worke
         requests.put(server.url + "/_emulator/profile", json={"profile": hold}, timeout=10).raise_for_status()
         with ThreadPoolExecutor(1) as pool:
             held = pool.submit(server.api, "/v1/validate", {"pass_token": "pt_x"}, timeout=WITHIN_S + HELD_S)
-            host, port = server.url.rsplit("//", 1)[1].split(":")
-            stalled = [socket.create_connection((host, int(port)), timeout=WITHIN_S) for _ in PARTIAL_HEADS]
+            stalled = [socket.create_connection(address(server.url), timeout=WITHIN_S) for _ in PARTIAL_HEADS]
             try:
                 started = time.monotonic()
                 for sock, partial in zip(stalled, PARTIAL_HEADS, strict=True):
                     sock.sendall(partial)
                 health = requests.get(server.url + "/_emulator/health", timeout=WITHIN_S)
                 assert health.status_code == 200
-                closed = [_closed_by_server(sock) for sock in stalled]
+                closed = [closed_by_peer(sock) for sock in stalled]
                 took = time.monotonic() - started
             finally:
                 for sock in stalled:

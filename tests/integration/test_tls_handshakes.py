@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from tests.support.servers import running_emulator
+from tests.support.servers import address, closed_by_peer, running_emulator
 
 pytestmark = pytest.mark.integration
 HANDSHAKE_LIMIT_S = 5  # `serve`'s keep-alive time, which also bounds a request head
@@ -30,11 +30,6 @@ def tls_server(request, tmp_path):
     with running_emulator("--store", f"sqlite:///{tmp_path / 'state.db'}", "--workers", "1", "--tls", "auto",
                           "--tls-dir", str(tmp_path / "tls"), "--worker-class", request.param) as server:
         yield server, tmp_path / "tls" / "ca.pem"
-
-
-def _address(url: str) -> tuple[str, int]:
-    host, port = url.rsplit("//", 1)[1].split(":")
-    return host, int(port)
 
 
 def _logged(server, text: str) -> bool:
@@ -50,7 +45,7 @@ def _logged(server, text: str) -> bool:
 def test_a_client_that_does_not_trust_the_ca_is_one_log_line_and_no_traceback(tls_server):
     server, ca = tls_server
     untrusting = ssl.create_default_context()  # the system's CAs only
-    with socket.create_connection(_address(server.url), timeout=WITHIN_S) as raw, \
+    with socket.create_connection(address(server.url), timeout=WITHIN_S) as raw, \
             pytest.raises(ssl.SSLCertVerificationError):
         untrusting.wrap_socket(raw, server_hostname="localhost")
     assert requests.get(server.url + "/_emulator/health", verify=str(ca), timeout=WITHIN_S).status_code == 200
@@ -60,14 +55,11 @@ def test_a_client_that_does_not_trust_the_ca_is_one_log_line_and_no_traceback(tl
 
 def test_a_client_that_stalls_inside_its_handshake_is_closed(tls_server):
     server, ca = tls_server
-    with socket.create_connection(_address(server.url), timeout=WITHIN_S) as stalled:
+    with socket.create_connection(address(server.url), timeout=WITHIN_S) as stalled:
         started = time.monotonic()
         stalled.sendall(PARTIAL_CLIENT_HELLO)
         assert requests.get(server.url + "/_emulator/health", verify=str(ca), timeout=WITHIN_S).status_code == 200
-        try:
-            closed = stalled.recv(1) == b""
-        except ConnectionResetError:
-            closed = True
+        closed = closed_by_peer(stalled)
         took = time.monotonic() - started
     assert closed, f"still open after {took:.1f} s"
     assert HANDSHAKE_LIMIT_S - 1 <= took <= HANDSHAKE_LIMIT_S + 3, f"closed after {took:.1f} s"
@@ -78,7 +70,7 @@ def test_a_client_that_stalls_inside_its_handshake_is_closed(tls_server):
 def test_clients_that_reset_their_connection_leave_no_traceback(tls_server, hello):
     server, ca = tls_server
     for _ in range(3):
-        sock = socket.create_connection(_address(server.url), timeout=WITHIN_S)
+        sock = socket.create_connection(address(server.url), timeout=WITHIN_S)
         if hello:
             sock.sendall(hello)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset

@@ -9,6 +9,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -59,6 +60,46 @@ class EmulatorProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode
+
+
+def address(url: str) -> tuple[str, int]:
+    """(host, port) of a server URL such as the banner's `http://127.0.0.1:PORT`."""
+    host, port = url.rsplit("//", 1)[1].split(":")
+    return host, int(port)
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """Whether the other end has closed `sock` (end of stream or a reset); False when the socket's
+    own timeout ran out first."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def answering_worker(server: EmulatorProcess) -> int:
+    """The pid of the worker that answers a validate on a fresh connection (the journal's newest
+    entry: the caller makes sure nothing else calls the server meanwhile)."""
+    server.api("/v1/validate", {"pass_token": "pt_probe"})
+    newest = requests.get(server.url + "/_emulator/requests", params={"limit": 1}, timeout=10).json()["requests"]
+    return int(newest[0]["worker_pid"])
+
+
+def wait_until_held(server: EmulatorProcess, held: int = 1, *, verify: str | bool = True,
+                    timeout: float = 20) -> bool:
+    """Whether `held` requests (at most 128: the old thread model never let more in) reached the app
+    under the active profile's rules within `timeout`: its rules count every request they match
+    (readiness polling, bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            rules = requests.get(server.url + "/_emulator/profile", verify=verify, timeout=5).json().get("rules")
+            if sum(int(rule.get("matched") or 0) for rule in rules or []) >= min(held, 128):
+                return True
+        time.sleep(0.05)  # polling for readiness, not waiting for time to pass
+    return False
 
 
 def start_emulator(*args: str, env: dict | None = None, cwd: str | Path | None = None,
