@@ -167,9 +167,9 @@ class ThreadWorker(gthread.ThreadWorker):
         super().murder_pending()
         self.cut_stalled_heads(time.monotonic())
 
-    def cut_stalled_heads(self, now: float) -> int:
-        """Shut down every connection whose head is still being read after its deadline; how many.
-        (An HTTP/2 connection's frames are gunicorn's own business: never cut here.)"""
+    def cut_stalled_heads(self, now: float) -> None:
+        """Shut down every connection whose head is still being read after its deadline (an
+        HTTP/2 connection's frames are gunicorn's own business: never cut here)."""
         with self._heads_lock:
             late = [conn for deadline, conn in self._reading_heads.values()
                     if deadline <= now and not conn.is_http2]
@@ -181,4 +181,3 @@ class ThreadWorker(gthread.ThreadWorker):
                     pass  # already gone: the thread's read ends anyway
         if late:
             self.log.debug("Closed %d connection(s) whose request head stalled", len(late))
-        return len(late)
