@@ -65,6 +65,29 @@ def test_an_entry_is_written_without_any_sql_statement(tmp_path):
     assert store.journal_query(JournalQuery(request_key="k"))[0]["id"] == 2
 
 
+def test_a_steady_append_costs_one_size_check_and_one_write(tmp_path, monkeypatch):
+    """The request path's append, once the ring is mapped: one `lseek` to see the file still covers
+    the mapping, one `pwrite`, and no `fstat` (which builds a stat object) or header read from the
+    file. Round the ring more than once: every slot lands where a reader looks for it."""
+    store = open_db(tmp_path / "s.db")
+    store.journal_append({"request_key": "warm"}, capacity=4)  # the first append maps and lays out the file
+    calls: dict[str, int] = {}
+    for name in ("fstat", "lseek", "pwrite", "pread"):
+        real = getattr(os, name)
+
+        def counted(*args, _real=real, _name=name):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _real(*args)
+
+        monkeypatch.setattr(os, name, counted)
+    ids = [store.journal_append({"request_key": f"k{n}"}, capacity=4) for n in range(10)]
+    monkeypatch.undo()
+    assert ids == list(range(2, 12))
+    assert calls == {"lseek": 10, "pwrite": 10}
+    assert [(r["id"], r["request_key"]) for r in store.journal_query(JournalQuery(limit=10))] == [
+        (8, "k6"), (9, "k7"), (10, "k8"), (11, "k9")]
+
+
 def test_the_newest_capacity_entries_survive_a_capacity_change_seen_by_another_store(tmp_path):
     db = tmp_path / "s.db"
     writer, reader = open_db(db), open_db(db)

