@@ -48,6 +48,22 @@ class GeventWorker(_GeventWorker):
             return
         super().handle(listener, client, addr)
 
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> None:
+        """One request, then a turn for every other connection before this one's next request.
+
+        A greenlet gives way only where it would wait, and a connection whose next request is
+        already in its socket (a fast client, a pipelining one) never waits: gunicorn's keep-alive
+        loop served it again and again while the other connections' requests sat unread. Under
+        `wrk -c32` the bare Flask floor answered at a p50 of 0.5 ms and a p99 of 0.4 to 0.8 s;
+        with this yield, p99 8 to 12 ms at the same req/s. `sleep(0)` resumes this greenlet in
+        the loop's next pass, after the I/O that pass finds ready, so no connection waits more
+        than one round of the others (`gevent.idle()` could wait for ever under steady load)."""
+        super().handle_request(listener_name, req, sock, addr)  # StopIteration: the connection ends here
+        try:
+            gevent.sleep(0)
+        except gevent.GreenletExit:  # the worker is stopping: end this connection after its answer
+            raise StopIteration from None
+
     def handshake(self, client: ssl.SSLSocket, addr: Any) -> bool:
         """The TLS handshake, within `keepalive` seconds; False (logged in one line) if it fails."""
         done = False
