@@ -59,10 +59,20 @@ class GeventWorker(_GeventWorker):
         the loop's next pass, after the I/O that pass finds ready, so no connection waits more
         than one round of the others (`gevent.idle()` could wait for ever under steady load)."""
         super().handle_request(listener_name, req, sock, addr)  # StopIteration: the connection ends here
-        try:
-            gevent.sleep(0)
-        except gevent.GreenletExit:  # the worker is stopping: end this connection after its answer
-            raise StopIteration from None
+        gevent.sleep(0)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """A connection the stopping worker killed at its graceful timeout is closed, not answered.
+
+        A reload (SIGHUP) or stop gives the old worker `graceful_timeout` seconds, then kills the
+        greenlets still running. One waiting for its connection's next request took that
+        GreenletExit for an application error: gunicorn sent the client an HTTP 500 for a request
+        it never made and logged a traceback. The socket is closed after this returns. (A request
+        still running is killed inside gunicorn's handler, which ends it without an answer.)"""
+        if isinstance(exc, gevent.GreenletExit):
+            self.log.debug("connection from %s closed: the worker stopped", _host(addr))
+            return
+        super().handle_error(req, client, addr, exc)
 
     def handshake(self, client: ssl.SSLSocket, addr: Any) -> bool:
         """The TLS handshake, within `keepalive` seconds; False (logged in one line) if it fails."""
