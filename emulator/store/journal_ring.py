@@ -168,26 +168,12 @@ class JournalRing:
 
     def append_locked(self, data: bytes, capacity: int) -> int:
         """`append` inside the exclusive lock: what `locked()` does, without a generator's frames (the
-        request path's one call).
-
-        The common case, a file laid out as this process mapped it, takes a short path: one
-        `lseek` shows the file still covers the whole mapping (so no store into it can fault), and
-        the header is read in place; anything else (first use, another capacity, a file changed
-        under the server) goes through `append`, which repairs and re-lays out. The short path cut
-        an entry's append from about 13 to 7 µs inside a request (an `fstat` builds a stat
-        object, a header slice copies it, and each step was a method call)."""
+        request path's one call; with the store's own context manager gone too, 21 000 instructions
+        less per entry)."""
         with self._thread_lock:
             fd = self._flock(fcntl.LOCK_EX)
             try:
-                m = self._map
-                if fd is None or m is None or capacity != self._capacity or os.lseek(fd, 0, os.SEEK_END) < len(m):
-                    return self.append(data, capacity)
-                magic, version, slot_size, laid_out, latest = HEADER.unpack_from(m)
-                if (magic, version, slot_size, laid_out) != (MAGIC, VERSION, SLOT_SIZE, capacity) or latest >= MAX_ID:
-                    return self.append(data, capacity)
-                self._put(m, latest + 1, data)
-                LATEST.pack_into(m, LATEST_AT, latest + 1)
-                return latest + 1
+                return self.append(data, capacity)
             finally:
                 _unflock(fd)
 
@@ -318,14 +304,16 @@ class JournalRing:
         return self._map
 
     def _check(self) -> tuple[Any, ...] | None:
-        """The header, if it is ours, sane, and the file is as long as it says (one fstat; the
-        header is read from the mapping, whose first page exists while the file is that long)."""
+        """The header, if it is ours, sane, and the file is as long as it says. One `lseek` gives the
+        length and the header is read in place from the mapping, whose first page exists while the
+        file is that long (an `fstat`'s stat object and a copy of the header cost about 2 of an
+        append's 7 us)."""
         assert self._fd is not None
-        size = os.fstat(self._fd).st_size
+        size = os.lseek(self._fd, 0, os.SEEK_END)
         if size < HEADER.size:
             return None
-        raw = self._map[:HEADER.size] if self._map is not None else os.pread(self._fd, HEADER.size, 0)
-        head = HEADER.unpack(raw)
+        head = HEADER.unpack_from(self._map) if self._map is not None else \
+            HEADER.unpack(os.pread(self._fd, HEADER.size, 0))
         if not _ours(head) or head[3] > MAX_CAPACITY:
             return None
         return head if size >= HEADER.size + head[3] * SLOT_SIZE else None
