@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.support.servers import address, closed_by_peer, running_emulator
+from tests.support.servers import address, closed_by_peer, raw_api_request, read_answer, running_emulator
 
 pytestmark = pytest.mark.integration
 BODY_TIMEOUT_S = 1
@@ -27,26 +27,10 @@ def _connect(url: str) -> socket.socket:
     return sock
 
 
-def _request(path: str, body: bytes, *, length: int | None = None,
-             content_type: str = "application/json") -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-            f"X-App-Key: demo_app\r\nX-App-Secret: demo_secret\r\n"
-            f"Content-Length: {len(body) if length is None else length}\r\n\r\n").encode() + body
-
-
 def _read_answer(sock: socket.socket) -> tuple[bytes, dict]:
     """One HTTP answer with a Content-Length: (head, JSON body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, f"connection closed without an answer: {data!r}"
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:")))
-    while len(rest) < length:
-        rest += sock.recv(65536)
-    return head, json.loads(rest[:length])
+    head, body = read_answer(sock)
+    return head, json.loads(body)
 
 
 @pytest.fixture(params=["gevent", "gthread"])
@@ -64,7 +48,7 @@ def test_a_body_shorter_than_its_content_length_is_refused_after_the_timeout(ser
     path = "/v1/validate" if content_type == "application/json" else "/v1/server/challenge/issue"
     with _connect(server.url) as sock:
         started = time.monotonic()
-        sock.sendall(_request(path, body, length=len(body) + 40, content_type=content_type))
+        sock.sendall(raw_api_request(path, body, length=len(body) + 40, content_type=content_type))
         head, answer = _read_answer(sock)
         took = time.monotonic() - started
         assert answer["error"] == "invalid_request", answer
@@ -79,7 +63,7 @@ def test_a_pause_shorter_than_the_timeout_is_waited_for(server):
     """The timeout is for a body that stopped, not a slow one: a pause under it is fine."""
     body = json.dumps({"action": "login"}).encode()
     with _connect(server.url) as sock:
-        sock.sendall(_request("/v1/server/challenge/issue", body)[:-5])
+        sock.sendall(raw_api_request("/v1/server/challenge/issue", body)[:-5])
         time.sleep(BODY_TIMEOUT_S / 2)  # the pause under test, shorter than the server's timeout
         sock.sendall(body[-5:])
         _, answer = _read_answer(sock)
@@ -91,10 +75,10 @@ def test_a_kept_alive_connection_may_idle_longer_than_the_body_timeout(server):
     gunicorn's own keep-alive time (5 s), longer than the 1 s body timeout."""
     body = json.dumps({"action": "login"}).encode()
     with _connect(server.url) as sock:
-        sock.sendall(_request("/v1/server/challenge/issue", body))
+        sock.sendall(raw_api_request("/v1/server/challenge/issue", body))
         assert _read_answer(sock)[1]["code"] == 0
         time.sleep(BODY_TIMEOUT_S * 2)  # idle between requests, past the body timeout
-        sock.sendall(_request("/v1/server/challenge/issue", body))
+        sock.sendall(raw_api_request("/v1/server/challenge/issue", body))
         assert _read_answer(sock)[1]["code"] == 0
 
 
@@ -118,7 +102,7 @@ def test_the_pytest_plugins_in_process_server_times_out_a_stalled_body_too(tmp_p
                              b"Transfer-Encoding: chunked\r\nX-App-Key: demo_app\r\nX-App-Secret: demo_secret\r\n"
                              b"\r\n20\r\n{\"pass_token\": ")
             else:
-                sock.sendall(_request("/v1/validate", b'{"pass_token": ', length=40))
+                sock.sendall(raw_api_request("/v1/validate", b'{"pass_token": ', length=40))
             head, answer = _read_answer(sock)
             assert answer["error"] == "invalid_request"
             assert BODY_TIMEOUT_S * 0.9 <= time.monotonic() - started < ANSWER_WITHIN_S
@@ -146,7 +130,7 @@ def test_a_stalled_body_under_a_connection_reset_fault_is_waited_for_once(tmp_pa
         with _connect(server.url) as sock:
             sock.settimeout(4 * timeout)
             started = time.monotonic()
-            sock.sendall(_request("/v1/validate", b'{"pass_token": ', length=40))
+            sock.sendall(raw_api_request("/v1/validate", b'{"pass_token": ', length=40))
             assert closed_by_peer(sock)  # reset, no answer
             took = time.monotonic() - started
         assert timeout * 0.9 <= took < timeout * 1.75, took  # twice the timeout before the fix

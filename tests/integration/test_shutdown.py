@@ -11,7 +11,14 @@ import socket
 import pytest
 import requests
 
-from tests.support.servers import address, start_emulator, wait_until_held
+from tests.support.servers import (
+    address,
+    raw_api_request,
+    read_answer,
+    read_until_closed,
+    start_emulator,
+    wait_until_held,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -53,20 +60,17 @@ def test_connections_still_open_when_a_reloaded_worker_gives_up_are_closed_witho
     addr = address(server.url)
     idle = socket.create_connection(addr, timeout=15)
     idle.sendall(b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-    assert _read_answer(idle).startswith(b"HTTP/1.1 200")
+    assert read_answer(idle)[0].startswith(b"HTTP/1.1 200")
     hold = {"name": "hold", "rules": [{"name": "hold", "match": {"endpoint": "validate"},
                                        "effect": {"latency_ms": 30000}}]}
     requests.put(server.url + "/_emulator/profile", json={"profile": hold}, timeout=10).raise_for_status()
     held = socket.create_connection(addr, timeout=15)
-    body = b'{"pass_token": "pt_x"}'
-    held.sendall(b"POST /v1/validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                 b"X-App-Key: demo_app\r\nX-App-Secret: demo_secret\r\n"
-                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    held.sendall(raw_api_request("/v1/validate", b'{"pass_token": "pt_x"}'))
     assert wait_until_held(server)
     try:
         os.kill(server.proc.pid, signal.SIGHUP)
-        assert _read_to_close(idle) == b""  # closed, nothing sent
-        assert not _read_to_close(held).startswith(b"HTTP/1.1 500")
+        assert read_until_closed(idle) == b""  # closed, nothing sent
+        assert not read_until_closed(held).startswith(b"HTTP/1.1 500")
         assert requests.get(server.url + "/_emulator/health", timeout=10).status_code == 200  # the new worker
     finally:
         idle.close()
@@ -77,22 +81,3 @@ def test_connections_still_open_when_a_reloaded_worker_gives_up_are_closed_witho
     text = "".join(server.output)
     assert code == 0, text[-3000:]
     assert "Error handling request" not in text and "Traceback" not in text, text[-3000:]
-
-
-def _read_answer(sock: socket.socket) -> bytes:
-    """One whole answer with a Content-Length (the next read then starts after it)."""
-    data = b""
-    while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    fields = dict(line.lower().split(b":", 1) for line in head.split(b"\r\n")[1:])
-    while len(body) < int(fields[b"content-length"]) and (chunk := sock.recv(65536)):
-        body += chunk
-    return data
-
-
-def _read_to_close(sock: socket.socket) -> bytes:
-    data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
-    return data

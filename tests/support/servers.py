@@ -68,6 +68,38 @@ def address(url: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def raw_api_request(path: str, body: bytes, *, length: int | None = None,
+                    content_type: str = "application/json") -> bytes:
+    """The bytes of a POST to an API path with the demo app's credentials (`length`: a
+    Content-Length other than the body's, for a client that promises more than it sends)."""
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+            f"X-App-Key: demo_app\r\nX-App-Secret: demo_secret\r\n"
+            f"Content-Length: {len(body) if length is None else length}\r\n\r\n").encode() + body
+
+
+def read_answer(sock: socket.socket) -> tuple[bytes, bytes]:
+    """One HTTP answer with a Content-Length, read whole off a raw socket: (head, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed without an answer: {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return head, rest[:length]
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
 def closed_by_peer(sock: socket.socket) -> bool:
     """Whether the other end has closed `sock` (end of stream or a reset); False when the socket's
     own timeout ran out first."""
