@@ -20,7 +20,7 @@ import pytest
 
 from emulator.errors import StoreUnavailable
 from emulator.store.base import JOURNAL_SEQ, JournalQuery
-from emulator.store.journal_ring import HEADER, PAYLOAD, SLOT_SIZE
+from emulator.store.journal_ring import HEADER, PAYLOAD, SLOT_HEAD, SLOT_SIZE
 from emulator.store.sqlite import RING_SUFFIX, SQLiteStore
 
 PROCESSES, PER_PROCESS = 4, 150
@@ -387,14 +387,50 @@ def test_health_names_a_ring_file_that_was_deleted_replaced_or_made_read_only(tm
 
 
 def test_a_stored_entry_is_its_own_answer_so_reading_needs_no_resorting(tmp_path):
-    """Long-polls and diagnosis parse every entry they read: the slot's JSON already holds the
-    entry's id in its key-sorted place (written over a same-width mark under the lock)."""
+    """Long-polls and diagnosis parse every entry they read: the slot holds the entry's id (written
+    over a same-width mark under the lock), then its keys already sorted with `id` among them, then
+    its values in that order; an `id` the entry carried itself is not kept."""
     db = tmp_path / "s.db"
     store = open_db(db)
     for n in range(1, 4):
         store.journal_append({"zeta": n, "alpha": "a", "id": "ignored"}, capacity=10)
-    raw = ring_path(db).read_bytes()[HEADER.size + 2 * SLOT_SIZE:][12:]
-    stored = json.loads(raw[:raw.index(b"}") + 1])
-    assert stored == {"alpha": "a", "id": 3, "zeta": 3}
-    assert list(stored) == ["alpha", "id", "zeta"]
-    assert store.journal_query(JournalQuery())[-1] == stored
+    slot = ring_path(db).read_bytes()[HEADER.size + 2 * SLOT_SIZE:][:SLOT_SIZE]
+    number, length = SLOT_HEAD.unpack_from(slot)
+    assert number == 3
+    assert json.loads(slot[SLOT_HEAD.size:SLOT_HEAD.size + length]) == [3, ["alpha", "id", "zeta"], ["a", 0, 3]]
+    answer = store.journal_query(JournalQuery())[-1]
+    assert answer == {"alpha": "a", "id": 3, "zeta": 3} and list(answer) == ["alpha", "id", "zeta"]
+
+
+def test_entries_an_earlier_version_wrote_as_json_objects_still_read_filter_and_reset(tmp_path):
+    """A ring file written before entries became arrays is read as it is after an upgrade: its
+    entries answer, filter by app and are forgotten by a scoped reset like the new ones."""
+    db = tmp_path / "s.db"
+    store = open_db(db)
+    for n in range(1, 4):
+        store.journal_append({"request_key": f"k{n}"}, capacity=10)
+    store.close()
+    ring = ring_path(db)
+    raw = bytearray(ring.read_bytes())
+    for n, app in ((1, "old"), (2, "other")):  # what the earlier version wrote: key-sorted objects
+        body = json.dumps({"app_key": app, "id": n, "request_key": f"old{n}"}, separators=(",", ":")).encode()
+        at = HEADER.size + (n - 1) * SLOT_SIZE
+        raw[at:at + SLOT_HEAD.size + len(body)] = SLOT_HEAD.pack(n, len(body)) + body
+    ring.write_bytes(bytes(raw))
+    again = open_db(db)
+    assert [r["request_key"] for r in again.journal_query(JournalQuery())] == ["old1", "old2", "k3"]
+    assert again.journal_query(JournalQuery(app_key="old")) == [{"app_key": "old", "id": 1, "request_key": "old1"}]
+    again.journal_append({"request_key": "new", "app_key": "old"}, capacity=10)
+    again.reset("old")
+    assert [r["request_key"] for r in again.journal_query(JournalQuery())] == ["old2", "k3"]
+
+
+def test_a_filter_matches_its_own_field_not_the_same_value_under_another_key(tmp_path):
+    store = open_db(tmp_path / "s.db")
+    store.journal_append({"request_key": "real", "app_key": "login"}, capacity=100)
+    for n in range(5):  # newer entries that hold the same value in other fields
+        store.journal_append({"request_key": f"decoy{n}", "app_key": "b", "action": "login"}, capacity=100)
+    assert [r["request_key"] for r in store.journal_query(JournalQuery(app_key="login", limit=1))] == ["real"]
+    store.reset("login")
+    assert [r["request_key"] for r in store.journal_query(JournalQuery())] == [f"decoy{n}" for n in range(5)]
+
