@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, request
@@ -38,13 +39,17 @@ BLUEPRINTS = (api.bp, browser.bp, control.bp, control_state.bp, control_profile.
               diagnosis.bp, demo.bp, control_openapi.bp)
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
+               workers_listening: Callable[[], int] | None = None) -> Flask:
+    """The app; `workers_listening`: under gunicorn, how many of its workers listen now."""
     settings = settings or (runtime.settings if runtime else Settings.from_env())
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY * 4, HTTP_STATUS_ERRORS=settings.http_status_errors,
                       JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     rt = runtime or build_runtime(settings)
+    if workers_listening is not None:
+        rt = dataclasses.replace(rt, workers_listening=workers_listening)
     app.extensions[EXTENSION] = rt
     if settings.profile:  # `serve` activated it in the master already; this covers in-process apps
         rt.faults.adopt(settings.profile, rt.clock.now())

@@ -140,7 +140,7 @@ def healthcheck(ctx: click.Context, timeout: float, **options: Any) -> None:
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             body = json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
-        click.echo(f"unhealthy: HTTP {exc.code}", err=True)
+        click.echo(f"unhealthy: HTTP {exc.code}{_health_reason(exc)}", err=True)
         sys.exit(1)
     except (OSError, ValueError) as exc:
         click.echo(f"unhealthy: {exc}", err=True)
@@ -149,6 +149,20 @@ def healthcheck(ctx: click.Context, timeout: float, **options: Any) -> None:
         click.echo(f"unhealthy: {body}", err=True)
         sys.exit(1)
     click.echo("healthy")
+
+
+def _health_reason(answer: urllib.error.HTTPError) -> str:
+    """What a 503 from health says: the store's error, or how many workers listen yet."""
+    try:
+        body = json.loads(answer.read(4096))
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(body, dict) or not isinstance(body.get("status"), str):
+        return ""
+    workers = body.get("workers")
+    if body["status"] == "starting" and isinstance(workers, dict):
+        return f" starting: {workers.get('listening')} of {workers.get('expected')} workers listen"
+    return f" {body['status']}: {body['error']}" if isinstance(body.get("error"), str) else f" {body['status']}"
 
 
 @main.command("mint")

@@ -39,6 +39,8 @@ class Runtime:
     faults: FaultState
     codec: ChallengeCodec  # signs browser challenges with the same shared secret as the tokens
     secret: str = ""  # the signing secret this process uses (kept in the store unless --secret)
+    # under `serve`: how many gunicorn workers listen now (health waits for all of them)
+    workers_listening: Callable[[], int] | None = None
 
     def moment(self) -> Moment:
         """What a request needs of the rarely changing shared state, in one store read: the

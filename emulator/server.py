@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from .config_files import directory_problem
 from .errors import ConfigError
@@ -56,7 +57,7 @@ class GunicornServer(BaseApplication):
         self.extra = gunicorn_options or {}
         self._port_hold: socket.socket | None = None
         self._announced = multiprocessing.Value("b", 0)  # shared by the workers: one banner only
-        self._listening = multiprocessing.Value("i", 0)  # workers whose own socket is listening
+        self._listening = multiprocessing.Value("i", 0)  # workers whose own socket listens now
         super().__init__()
 
     def load_config(self) -> None:
@@ -75,8 +76,9 @@ class GunicornServer(BaseApplication):
             "reuse_port": True,
             "pre_fork": share_with_workers,
             "when_ready": self._when_ready,
+            "post_fork": self._worker_forked,
             "post_worker_init": self._worker_ready,
-            "worker_exit": exit_quietly,
+            "worker_exit": self._worker_exit,
         }
         if s.tls_cert and s.tls_key:
             options.update(certfile=s.tls_cert, keyfile=s.tls_key)
@@ -100,20 +102,37 @@ class GunicornServer(BaseApplication):
         if arbiter.LISTENERS:  # one shared socket (gunicorn without per-worker reuse_port sockets)
             self._announce(arbiter.LISTENERS[0].sock.getsockname()[:2])
 
-    def _worker_ready(self, worker) -> None:
-        """Per-worker sockets: the banner comes when every worker listens, never earlier.
+    def _worker_forked(self, _arbiter, worker) -> None:
+        """gunicorn's post_fork hook: the new worker's own socket listens from here on (gunicorn
+        made it just before), so the kernel queues its share of new connections until it accepts."""
+        if worker.sockets:
+            with self._listening.get_lock():
+                self._listening.value += 1
+            worker.counted_listening = True
 
-        Announcing on the first one let a client that started on the banner send all its
-        connections to that worker while the others were still booting (a 4-worker test saw
-        16 requests all land on one pid)."""
+    def _worker_ready(self, worker) -> None:
+        """Per-worker sockets: the banner comes once a worker is ready and every worker listens.
+
+        Announcing while a worker had no socket yet let a client that started on the banner send
+        all its connections to the others (a 4-worker test saw 16 requests all land on one pid)."""
         if not worker.sockets:
             return
         with self._listening.get_lock():
-            self._listening.value += 1
             everyone = self._listening.value >= self.settings.workers
         if everyone:
             listener = worker.sockets[0]  # gunicorn's listener; the gevent worker rewraps it as a bare socket
             self._announce(getattr(listener, "sock", listener).getsockname()[:2])
+
+    def _worker_exit(self, arbiter, worker) -> None:
+        """A worker that was counted as listening is not any more (a reload, a crash, a stop)."""
+        if getattr(worker, "counted_listening", False):
+            with self._listening.get_lock():
+                self._listening.value -= 1
+        exit_quietly(arbiter, worker)
+
+    def workers_listening(self) -> int:
+        """How many workers have their socket now (read by health in any worker: shared memory)."""
+        return int(self._listening.value)
 
     def _announce(self, address) -> None:
         with self._announced.get_lock():
@@ -123,10 +142,30 @@ class GunicornServer(BaseApplication):
         if self.on_ready:
             self.on_ready(address[0], address[1])
 
+    def run(self) -> None:
+        """gunicorn's run, with workers forked back to back (see `ForkAtOnce`)."""
+        try:
+            ForkAtOnce(self).run()
+        except RuntimeError as exc:  # what gunicorn's own run does with a startup error
+            print(f"\nError: {exc}\n", file=sys.stderr)
+            sys.stderr.flush()
+            sys.exit(1)
+
     def load(self) -> Flask:
         from .app import create_app
 
-        return create_app(self.settings)
+        return create_app(self.settings, workers_listening=self.workers_listening)
+
+
+class ForkAtOnce(Arbiter):
+    """gunicorn's master, without its random pause of up to 0.1 s after forking each worker.
+
+    Health answers `ok` only once every worker has its own listening socket, which gunicorn makes
+    right after the fork: the pause delayed that by 0 to 0.1 s, a varying part of every start."""
+
+    def spawn_workers(self) -> None:
+        for _ in range(self.num_workers - len(self.WORKERS)):
+            self.spawn_worker()
 
 
 def share_with_workers(_arbiter: object, _worker: object) -> None:

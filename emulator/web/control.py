@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from .. import __version__
 from ..domain.minting import MintRequest, mint
@@ -20,16 +20,28 @@ bp.before_request(access.guard)  # Host, cross-site writes, --admin-token
 @bp.get("/health")
 def health():
     rt = runtime()
-    body = {"status": "ok", "version": __version__, "store": rt.store.url,
-            "profile": rt.active_profile_name()}
+    body: dict[str, object] = {"status": "ok", "version": __version__, "store": rt.store.url,
+                               "profile": rt.active_profile_name()}
+    listening = rt.workers_listening() if rt.workers_listening else None
+    if listening is not None:
+        body["workers"] = {"listening": listening, "expected": rt.settings.workers}
     try:
         rt.ping()  # the store, and the signing secret shared through it
     except StoreUnavailable as exc:
         body.update(status="unavailable", error=str(exc))
-        response = jsonify(body)
-        response.status_code = 503
-        return response
+        return _unready(body)
+    if listening is not None and listening < rt.settings.workers:
+        # each worker listens on a socket of its own: a client that started its load before every
+        # worker had one would keep all its connections on the others for good
+        body["status"] = "starting"
+        return _unready(body)
     return jsonify(body)
+
+
+def _unready(body: dict) -> Response:
+    response = jsonify(body)
+    response.status_code = 503
+    return response
 
 
 @bp.post("/reset")

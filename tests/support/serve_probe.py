@@ -2,8 +2,8 @@
 in every worker that writes, after each request it answers, the modules it holds, those it imported
 since its fork, and whether the app's code was frozen (gc.freeze) in the master before the fork.
 
-Reports go to $SERVE_PROBE_DIR/<worker pid>.json. Only two gunicorn hooks the emulator does not use
-are added (post_fork, post_request); everything else is `serve` as a user runs it."""
+Reports go to $SERVE_PROBE_DIR/<worker pid>.json. Only a gunicorn hook the emulator does not use
+(post_request) is added, and serve's post_fork is extended; everything else is `serve` as a user runs it."""
 
 from __future__ import annotations
 
@@ -23,7 +23,13 @@ def probed(load_config: Any) -> Any:
     def load_config_with_probe(self: server.GunicornServer) -> None:
         load_config(self)
         at_fork: set[str] = set()
-        self.cfg.set("post_fork", lambda arbiter, worker: at_fork.update(sys.modules))
+        forked = self.cfg.post_fork  # serve's own hook, kept
+
+        def post_fork(arbiter: Any, worker: Any) -> None:
+            forked(arbiter, worker)
+            at_fork.update(sys.modules)
+
+        self.cfg.set("post_fork", post_fork)
         self.cfg.set("post_request", lambda worker, req, environ, resp: report(at_fork))
 
     return load_config_with_probe

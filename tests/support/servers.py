@@ -135,9 +135,11 @@ def wait_until_held(server: EmulatorProcess, held: int = 1, *, verify: str | boo
 
 
 def start_emulator(*args: str, env: dict | None = None, cwd: str | Path | None = None,
-                   ready_timeout: float = 30, entry: str = "emulator") -> EmulatorProcess:
+                   ready_timeout: float = 30, entry: str = "emulator", banner: re.Pattern = BANNER,
+                   healthy: bool = True) -> EmulatorProcess:
     """Start `python -m emulator serve --port 0 <args>` and wait until it is healthy (`entry`: another
-    module that runs the same command line, e.g. tests.support.serve_probe)."""
+    module that runs the same command line, e.g. tests.support.serve_probe; `banner`: the line that
+    gives its address, the first group a URL; `healthy=False`: do not wait for health)."""
     cmd = [sys.executable, "-m", entry, "serve", "--port", "0", *args]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env,
@@ -150,7 +152,7 @@ def start_emulator(*args: str, env: dict | None = None, cwd: str | Path | None =
         with proc.stdout:  # closed at EOF, when the server and its workers are gone
             for line in proc.stdout:
                 output.append(line)
-                match = BANNER.search(line)
+                match = banner.search(line)
                 if match and "url" not in found:
                     found["url"] = match.group(1)
                     ready.set()
@@ -163,7 +165,8 @@ def start_emulator(*args: str, env: dict | None = None, cwd: str | Path | None =
         raise RuntimeError(f"emulator did not start: {''.join(output)[-3000:]}")
     admin = args[args.index("--admin-token") + 1] if "--admin-token" in args[:-1] else None
     server = EmulatorProcess(proc, found["url"], output, admin, reader)
-    _wait_healthy(server, ready_timeout)
+    if healthy:
+        _wait_healthy(server, ready_timeout)
     return server
 
 
