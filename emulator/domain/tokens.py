@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import hmac
 import math
-import secrets
+import os
 import zlib
 from dataclasses import dataclass
 from enum import Enum
@@ -23,6 +23,7 @@ from itsdangerous import BadPayload, BadSignature, URLSafeSerializer
 
 from ..errors import ErrorCode, TokenRejected
 from . import json_codec
+from .journal import RequestKeys
 
 MAX_TOKEN_LENGTH = 1024
 MAX_PAYLOAD_BYTES = 16 * 1024  # a real token's claims inflate to well under 1 KiB
@@ -185,8 +186,14 @@ def kind_of(token: str) -> Kind | None:
     return None
 
 
+# Token and challenge ids: unique per process with no random-number syscall per token (see
+# RequestKeys); process-wide on purpose, drawn again in every forked child.
+_TOKEN_IDS = RequestKeys(scrambled=True)
+os.register_at_fork(after_in_child=_TOKEN_IDS.reseed)
+
+
 def new_id() -> str:
-    return secrets.token_hex(8)
+    return _TOKEN_IDS()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ lazily and reopened after fork; every Redis failure becomes StoreUnavailable."""
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import threading
@@ -20,6 +19,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .. import process
 from ..errors import ConfigError, StoreUnavailable
 from ..logs import redact_url
 from .base import HORIZON_KEY, JOURNAL_SEQ, NO_HORIZON, Expired, JournalQuery, Record, Store, dump, load
@@ -172,7 +172,7 @@ class RedisStore(Store):
     # --- connections ---------------------------------------------------------------
     def _redis(self) -> redis.Redis:
         """The client of this process: created on first use, recreated after fork."""
-        pid = os.getpid()
+        pid = process.pid()
         if self._client is None or self._pid != pid:
             with self._lock:
                 if self._client is None or self._pid != pid:
@@ -339,7 +339,7 @@ class RedisStore(Store):
     def _nonce(self) -> str:
         with self._lock:
             self._nonce_seq += 1
-            return f"{self._nonce_prefix}-{os.getpid()}-{threading.get_ident()}-{self._nonce_seq}"
+            return f"{self._nonce_prefix}-{process.pid()}-{threading.get_ident()}-{self._nonce_seq}"
 
     # --- runtime apps --------------------------------------------------------------
     def app_add(self, app_key: str, doc: str) -> bool:
@@ -436,7 +436,7 @@ class RedisStore(Store):
     def close(self) -> None:
         client, self._client = self._client, None
         pipeline, self._pipeline, self._group = self._pipeline, None, None
-        if self._pid == os.getpid():
+        if self._pid == process.pid():
             if pipeline is not None:
                 pipeline.close()
             if client is not None:

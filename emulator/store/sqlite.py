@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 from urllib.parse import quote
 
+from .. import process
 from ..errors import StoreUnavailable
 from .base import HORIZON_KEY, JOURNAL_SEQ, NO_HORIZON, Expired, JournalQuery, Record, Store, dump, load
 from .group import Group, Slot, gevent_patched
@@ -61,7 +62,7 @@ class SQLiteStore(Store):
         self.url = url
         self.path = path
         self._local = _thread_local()
-        self._pid = os.getpid()
+        self._pid = process.pid()
         self._thread_lock: threading.RLock = threading.RLock()
         self._lock_pid = -1
         self._lock_file: IO[bytes] | None = None
@@ -93,9 +94,9 @@ class SQLiteStore(Store):
 
     # --- connections ---------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
-        if self._pid != os.getpid():  # forked: never reuse the parent's connections
+        if self._pid != process.pid():  # forked: never reuse the parent's connections
             self._local = _thread_local()
-            self._pid = os.getpid()
+            self._pid = process.pid()
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
@@ -170,13 +171,13 @@ class SQLiteStore(Store):
     def _own_lock(self) -> None:
         """Open this process's lock file and counter map (again after a fork: an inherited
         descriptor shares the parent's lock)."""
-        if self._lock_pid != os.getpid():
+        if self._lock_pid != process.pid():
             self._open_lock()
 
     def _open_lock(self) -> None:
         """The lock file: its flock orders writers (a performance device: SQLite's own locking
         guarantees every invariant) and its first 8 bytes, mapped shared, count kv changes."""
-        self._thread_lock, self._lock_pid = threading.RLock(), os.getpid()
+        self._thread_lock, self._lock_pid = threading.RLock(), process.pid()
         self._kv_gen = None
         self._kv_cache.clear()
         if self.path != ":memory:":
@@ -314,8 +315,8 @@ class SQLiteStore(Store):
         own answer, each committed before its call returns. Taking the writer lock and
         committing once per consume made concurrent requests queue behind it and rewrote the
         same pages on every commit."""
-        if self._group is None or self._group_pid != os.getpid():  # forked: a fresh queue
-            self._group, self._group_pid = Group(lambda batch: self._write_batch(batch)), os.getpid()
+        if self._group is None or self._group_pid != process.pid():  # forked: a fresh queue
+            self._group, self._group_pid = Group(lambda batch: self._write_batch(batch)), process.pid()
         return self._group.submit(op)
 
     def _write_batch(self, batch: list[Slot]) -> None:
@@ -341,11 +342,11 @@ class SQLiteStore(Store):
 
     def _ring_ready(self) -> None:
         """Once per process: an earlier version's table journal adopted into a fresh ring."""
-        if self._ring_pid != os.getpid():
+        if self._ring_pid != process.pid():
             with self._ring.locked():
                 if self.path != ":memory:" and self._ring.fresh():
                     self._adopt_table_journal()
-            self._ring_pid = os.getpid()
+            self._ring_pid = process.pid()
 
     def _ring_unavailable(self, exc: Exception) -> StoreUnavailable:
         return StoreUnavailable(f"sqlite {self.path}: the journal ring: {exc}")

@@ -4,7 +4,6 @@ into the envelope."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 
 from flask import Request, Response
 
+from .. import process
 from ..domain.journal import VALIDATE_ENDPOINTS, Outcome, new_request_key, token_fingerprint
 from ..domain.tokens import Kind, Token, round_ms
 from ..errors import ChallengeError, EmulatorError, ErrorCode, RequestError, StoreUnavailable, TokenRejected
@@ -93,7 +93,7 @@ class Exchange:
             "method": self.method, "path": self.path, "caller_ip": self.caller_ip, "app_key": self.app_key,
             "token_fp": self.token_fp, "token_id": self.token_id, "token_kind": self.token_kind,
             "action": self.action, "outcome": self.outcome, "code": self.code, "reason": self.reason,
-            "fault": self.fault, "status": self.status, "worker_pid": os.getpid(),
+            "fault": self.fault, "status": self.status, "worker_pid": process.pid(),
             "duration_ms": (time.perf_counter_ns() - self.started_ns + 500) // 1000 / 1000, **self.detail,
         }
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import http
 import json
-import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from flask import Response
 
+from .. import process
 from ..domain.tokens import Kind
 from ..errors import (
     REQUEST_ERROR_STATUS,
@@ -65,7 +65,7 @@ def around(rt: Runtime, ex: Exchange, answer: Answer) -> Response:
     if seen and ex.app_key is None and rt.apps.get(seen[0].app_key):
         ex.app_key = seen[0].app_key  # so a short-circuited answer is still filed under its app
     ex.fault = decision.label
-    ex.detail.update(fault_n=decision.n, fault_worker=os.getpid())
+    ex.detail.update(fault_n=decision.n, fault_worker=process.pid())
     if decision.latency_ms is not None:
         ex.detail["fault_latency_ms"] = round(decision.latency_ms, 3)
     response = _apply(rt, ex, decision, answer)
