@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import secrets
 
-from emulator.domain.journal import RequestKeys, new_request_key
+from emulator.domain.ids import UniqueIds
+from emulator.domain.journal import new_request_key
 
 
 def test_keys_draw_randomness_once_per_process_then_count():
@@ -17,13 +18,13 @@ def test_keys_draw_randomness_once_per_process_then_count():
         draws.append(n)
         return bytes.fromhex("fffffffffffffffe")
 
-    keys = RequestKeys(urandom)
+    keys = UniqueIds(urandom)
     assert [keys() for _ in range(3)] == ["fffffffffffffffe", "ffffffffffffffff", "0000000000000000"]
     assert draws == [8]
 
 
 def test_two_generators_start_from_their_own_random_numbers():
-    first, second = RequestKeys(), RequestKeys()
+    first, second = UniqueIds(), UniqueIds()
     assert abs(int(first(), 16) - int(second(), 16)) > 10**9  # fails with odds about 1e-10
 
 
@@ -64,10 +65,10 @@ def test_token_ids_draw_no_randomness_per_token_yet_look_unrelated(monkeypatch):
 def test_scrambled_ids_are_the_count_passed_through_a_bijection():
     """Distinct counts give distinct ids, across the 64-bit wrap too; unscrambled ids are the count."""
     start = bytes.fromhex("fffffffffffffc00")
-    scrambled = RequestKeys(lambda n: start, scrambled=True)
+    scrambled = UniqueIds(lambda n: start, scrambled=True)
     ids = [scrambled() for _ in range(2048)]
     assert len(set(ids)) == 2048 and "fffffffffffffc00" not in ids
-    plain = RequestKeys(lambda n: start)
+    plain = UniqueIds(lambda n: start)
     assert plain() == "fffffffffffffc00"
 
 

@@ -6,54 +6,21 @@ The only module that reads or writes the store's journal: everything else goes t
 from __future__ import annotations
 
 import hashlib
-import itertools
-import os
-from collections.abc import Callable
 from typing import Any, Literal
 
 from ..store.base import JournalBackend, JournalQuery, Record
+from .ids import per_process
 
 VALIDATE_ENDPOINTS = ("validate", "backup_validate")  # journal endpoint names of the two validates
 # What became of a request, as journal entries and log lines say it.
 Outcome = Literal["ok", "valid", "degraded", "rejected", "error", "fault", "minted"]
 
-__all__ = ["Journal", "JournalQuery", "RequestKeys", "VALIDATE_ENDPOINTS", "consumer_number", "new_request_key",
+__all__ = ["Journal", "JournalQuery", "VALIDATE_ENDPOINTS", "consumer_number", "new_request_key",
            "token_fingerprint"]
-_KEY_MASK = (1 << 64) - 1
 
 
-class RequestKeys:
-    """Names (16 hex digits) unique across workers, replicas and restarts, with no random-number
-    syscall per name: request keys, and (`scrambled`) token and challenge ids.
-
-    A process draws a random 64-bit start once (a forked child draws its own) and counts up from
-    it, so two processes' keys meet only if the ranges of numbers they used overlap: for P
-    processes of n requests each, odds of about P^2 * n / 2^64 (1e-7 for a thousand processes of a
-    million requests each), where as many independent random keys would meet with odds near 3 %.
-    `scrambled` passes the count through a bijection of 64-bit numbers (splitmix64's finaliser):
-    the same odds, and consecutive ids share no visible pattern, as the real service's look."""
-
-    def __init__(self, urandom: Callable[[int], bytes] = os.urandom, *, scrambled: bool = False) -> None:
-        self._urandom = urandom
-        self._scrambled = scrambled
-        self._numbers = itertools.count(int.from_bytes(urandom(8), "big"))
-
-    def reseed(self) -> None:
-        self._numbers = itertools.count(int.from_bytes(self._urandom(8), "big"))
-
-    def __call__(self) -> str:
-        n = next(self._numbers) & _KEY_MASK
-        if self._scrambled:
-            n = ((n ^ (n >> 30)) * 0xBF58476D1CE4E5B9) & _KEY_MASK
-            n = ((n ^ (n >> 27)) * 0x94D049BB133111EB) & _KEY_MASK
-            n ^= n >> 31
-        return n.to_bytes(8, "big").hex()
-
-
-# Process-wide on purpose: a key must be unique within the process whichever app asks for it,
-# and a forked child (a gunicorn worker) must not count on from its parent's numbers.
-_REQUEST_KEYS = RequestKeys()
-os.register_at_fork(after_in_child=_REQUEST_KEYS.reseed)
+# Process-wide: a key must be unique within the process whichever app asks for it.
+_REQUEST_KEYS = per_process()
 
 
 def new_request_key() -> str:

@@ -13,7 +13,6 @@ import binascii
 import hashlib
 import hmac
 import math
-import os
 import zlib
 from dataclasses import dataclass
 from enum import Enum
@@ -23,7 +22,7 @@ from itsdangerous import BadPayload, BadSignature, URLSafeSerializer
 
 from ..errors import ErrorCode, TokenRejected
 from . import json_codec
-from .journal import RequestKeys
+from .ids import per_process
 
 MAX_TOKEN_LENGTH = 1024
 MAX_PAYLOAD_BYTES = 16 * 1024  # a real token's claims inflate to well under 1 KiB
@@ -186,10 +185,8 @@ def kind_of(token: str) -> Kind | None:
     return None
 
 
-# Token and challenge ids: unique per process with no random-number syscall per token (see
-# RequestKeys); process-wide on purpose, drawn again in every forked child.
-_TOKEN_IDS = RequestKeys(scrambled=True)
-os.register_at_fork(after_in_child=_TOKEN_IDS.reseed)
+# Token and challenge ids, scrambled so consecutive ones look unrelated (domain/ids.py).
+_TOKEN_IDS = per_process(scrambled=True)
 
 
 def new_id() -> str:
