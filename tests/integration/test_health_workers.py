@@ -18,25 +18,13 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from emulator.bench.procs import process_tree
 from emulator.cli import main
-from tests.support.servers import start_emulator
+from tests.support.servers import start_emulator, wait_for_health
 
 pytestmark = pytest.mark.integration
 
 BOUND = re.compile(r"^bound (\S+:\d+)$")  # tests.support.serve_gated prints it: its banner waits for the held worker
-
-
-def first_health_answer(url: str, *, until: int | None = None, attempts: int = 400) -> requests.Response:
-    """The first answer health gives (with `until`: the first with that status; readiness polling,
-    each try bounded by a short timeout)."""
-    for _ in range(attempts):
-        try:
-            answer = requests.get(url + "/_emulator/health", timeout=0.3)
-        except requests.RequestException:
-            continue
-        if until is None or answer.status_code == until:
-            return answer
-    raise AssertionError("health never gave the answer waited for")
 
 
 def test_health_says_starting_until_every_worker_listens(tmp_path):
@@ -47,7 +35,7 @@ def test_health_says_starting_until_every_worker_listens(tmp_path):
                             healthy=False, env={"SERVE_GATE": str(gate)})
     server.url = "http://" + server.url
     try:
-        starting = first_health_answer(server.url)  # the first worker is up, the second not forked yet
+        starting = wait_for_health(server, status=None)  # the first worker is up, the second not forked yet
         assert starting.status_code == 503
         assert starting.json()["status"] == "starting"
         assert starting.json()["workers"] == {"listening": 1, "expected": 2}
@@ -55,7 +43,7 @@ def test_health_says_starting_until_every_worker_listens(tmp_path):
         assert check.exit_code == 1 and "HTTP 503 starting: 1 of 2 workers listen" in check.output, check.output
         with open(gate, "w") as opened:
             opened.write("go")
-        ready = first_health_answer(server.url, until=200)
+        ready = wait_for_health(server)
         assert ready.json()["status"] == "ok" and ready.json()["workers"] == {"listening": 2, "expected": 2}
     finally:
         os.killpg(server.proc.pid, signal.SIGKILL)  # the whole session: a held worker never sees its master go
@@ -69,12 +57,12 @@ def test_after_a_reload_health_counts_the_new_workers_only(tmp_path):
     try:
         assert requests.get(server.url + "/_emulator/health", timeout=10).json()["workers"] == \
             {"listening": 2, "expected": 2}
-        old = children(server.proc.pid)
+        old = set(process_tree(server.proc.pid)) - {server.proc.pid}
         assert len(old) == 2
         os.kill(server.proc.pid, signal.SIGHUP)
         for pid in old:  # each leaves within its graceful timeout (3 s)
             assert exited(pid, timeout=20), f"worker {pid} never left"
-        answer = first_health_answer(server.url, until=200)
+        answer = wait_for_health(server)
         assert answer.json() | {"version": None, "store": None} == {
             "status": "ok", "version": None, "store": None, "profile": None,
             "workers": {"listening": 2, "expected": 2}}
@@ -93,19 +81,3 @@ def exited(pid: int, *, timeout: float) -> bool:
         return bool(select.select([fd], [], [], timeout)[0])
     finally:
         os.close(fd)
-
-
-def children(pid: int) -> set[int]:
-    """The live child processes of `pid` (gunicorn's workers, for its master)."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as file:
-                    stat = file.read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.add(int(entry))
-    return found

@@ -166,22 +166,24 @@ def start_emulator(*args: str, env: dict | None = None, cwd: str | Path | None =
     admin = args[args.index("--admin-token") + 1] if "--admin-token" in args[:-1] else None
     server = EmulatorProcess(proc, found["url"], output, admin, reader)
     if healthy:
-        _wait_healthy(server, ready_timeout)
+        wait_for_health(server, timeout=ready_timeout)
     return server
 
 
-def _wait_healthy(server: EmulatorProcess, timeout: float) -> None:
+def wait_for_health(server: EmulatorProcess, *, status: int | None = 200, timeout: float = 30) -> requests.Response:
+    """Health's first answer with `status` (None: its first answer at all), polled until `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
             raise RuntimeError(f"emulator exited: {''.join(server.output)[-3000:]}")
         with contextlib.suppress(requests.RequestException), warnings.catch_warnings():
             warnings.simplefilter("ignore", InsecureRequestWarning)  # readiness only: TLS is checked by the tests
-            if requests.get(server.url + "/_emulator/health", headers=server.control_headers, timeout=1,
-                            verify=False).status_code == 200:
-                return
+            answer = requests.get(server.url + "/_emulator/health", headers=server.control_headers, timeout=1,
+                                  verify=False)
+            if status is None or answer.status_code == status:
+                return answer
         time.sleep(0.05)  # polling for readiness, not waiting for time to pass
-    raise RuntimeError("emulator never became healthy")
+    raise RuntimeError(f"health never answered {status or 'at all'}")
 
 
 @contextlib.contextmanager
