@@ -71,3 +71,47 @@ def test_an_error_the_flush_sets_is_raised_to_its_caller():
 
     with pytest.raises(StoreUnavailable, match="redis down"):
         Group(flush).submit(1)
+
+
+# serve's order of events: the master makes the store (and its groups), forks a worker, and
+# only then does the worker's gevent patch threading. The parent is mid-flush at the fork.
+FORKED_THEN_PATCHED = """
+import json, os, sys, threading
+from emulator.store.group import Group
+
+flushes, entered, release = [], threading.Event(), threading.Event()
+def flush(batch):
+    flushes.append(sorted(slot.op for slot in batch))
+    if os.getpid() == parent:
+        entered.set()
+        release.wait()
+    for slot in batch:
+        slot.result = slot.op * 10
+
+parent = os.getpid()
+group = Group(flush)
+holder = threading.Thread(target=group.submit, args=(0,))
+holder.start()
+entered.wait()  # the parent's flush is under way while it forks
+pid = os.fork()
+if pid == 0:
+    from gevent import monkey
+    monkey.patch_all()
+    import gevent
+    results = [g.get() for g in gevent.joinall([gevent.spawn(group.submit, op) for op in (1, 2, 3)], timeout=10)]
+    print(json.dumps({"flushes": flushes[1:], "results": results}), flush=True)
+    os._exit(0)
+release.set()
+holder.join()
+os.waitpid(pid, 0)
+"""
+
+
+def test_a_forked_worker_gets_an_empty_group_that_waits_the_way_the_worker_does():
+    """The child neither waits for the parent's flush (nobody would end it there) nor keeps the
+    parent's way of waiting: patched by gevent after the fork, its greenlets share a flush."""
+    done = subprocess.run([sys.executable, "-c", FORKED_THEN_PATCHED], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    assert out == {"flushes": [[1, 2, 3]], "results": [10, 20, 30]}

@@ -5,6 +5,9 @@ yields once, so every other ready greenlet reaches its own store call and queues
 then it hands every queued slot, its own included, to `flush` at once. The others wait until
 that flush is done, so each call still returns only after its own work reached the store.
 With OS threads nobody yields: calls that arrive while a flush is under way form the next one.
+
+A group follows its process: a forked child starts with an empty queue, and decides then how to
+wait (gunicorn forks its workers before gevent patches them).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+from .. import process
 from ..errors import StoreUnavailable
 
 
@@ -37,6 +41,11 @@ class Group:
 
     def __init__(self, flush: Callable[[list[Slot]], None]) -> None:
         self._flush = flush
+        self._start()
+
+    def _start(self) -> None:
+        """An empty queue for this process, waiting the way this process waits."""
+        self._pid = process.pid()
         self._cooperative = gevent_patched()
         # gevent: one OS thread whose greenlets switch only where they wait, so no lock is needed
         self._lock: AbstractContextManager[Any] = nullcontext() if self._cooperative else threading.Lock()
@@ -45,6 +54,8 @@ class Group:
 
     def submit(self, op: Any) -> Any:
         """Queue `op`, wait for the flush that carries it, and return its result (or raise its error)."""
+        if self._pid != process.pid():  # forked: the parent's queue and waiters are not ours
+            self._start()
         slot = Slot(op)
         with self._lock:
             self._pending.append(slot)

@@ -204,14 +204,21 @@ class JournalRing:
             finally:
                 _unflock(fd)
 
-    def append_locked(self, data: bytes, capacity: int) -> int:
-        """`append` inside the exclusive lock: what `locked()` does, without a generator's frames (the
-        request path's one call; with the store's own context manager gone too, 21 000 instructions
-        less per entry)."""
+    def append_batch(self, entries: list[bytes], capacity: int) -> list[int]:
+        """Store encoded entries (see `encode_entry`), in order, and return their ids: under one
+        hold of the exclusive lock and one look at the file (the request path's call: a
+        process's concurrent entries come as one batch). The ids are consecutive; the latest id
+        moves once all are in, so an error half-way leaves none of them shown."""
         with self._thread_lock:
             fd = self._flock(fcntl.LOCK_EX)
             try:
-                return self.append(data, capacity)
+                m = self._writable(min(capacity, MAX_CAPACITY))
+                first = self._latest(m) + 1
+                for n, data in enumerate(entries, first):
+                    self._put(m, n, data)
+                latest = first + len(entries) - 1
+                LATEST.pack_into(m, LATEST_AT, latest)
+                return list(range(first, latest + 1))
             finally:
                 _unflock(fd)
 
@@ -236,14 +243,6 @@ class JournalRing:
         self._map, self._fd, self._closer, self._capacity = None, None, None, 0
 
     # --- writing (exclusive lock) ----------------------------------------------------------
-    def append(self, data: bytes, capacity: int) -> int:
-        """Store one encoded entry (see `encode_entry`) and return its id."""
-        m = self._writable(min(capacity, MAX_CAPACITY))
-        latest = self._latest(m) + 1
-        self._put(m, latest, data)
-        LATEST.pack_into(m, LATEST_AT, latest)
-        return latest
-
     def reset(self, app_key: str | None = None) -> None:
         """Forget every entry (ids start again at 1), or only those of one app."""
         m = self._writable()
