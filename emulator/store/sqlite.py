@@ -319,7 +319,7 @@ class SQLiteStore(Store):
             for slot in batch:
                 slot.error = error
             return
-        for slot, number in zip(batch, numbers):
+        for slot, number in zip(batch, numbers, strict=True):
             slot.result = number
 
     def _grouped(self, op: _Consume) -> Any:
