@@ -185,8 +185,8 @@ def kind_of(token: str) -> Kind | None:
     return None
 
 
-# Token and challenge ids, scrambled so consecutive ones look unrelated (domain/ids.py).
-_TOKEN_IDS = per_process(scrambled=True)
+# Token and challenge ids: a per-process count, in order (domain/ids.py says why).
+_TOKEN_IDS = per_process()
 
 
 def new_id() -> str:
