@@ -1,8 +1,9 @@
-"""SQLite's group commit (issue 11): concurrent consumes of one process share a transaction
-(journal entries go to the ring, tests/test_journal_ring.py, and never wait for one).
+"""SQLite's group commit (issue 11): concurrent consumes of one process share a transaction, and
+concurrent journal entries one hold of the ring's lock (tests/test_journal_ring.py has the ring).
 
 Counted, never timed: a gevent worker's wave of greenlets, and a thread pool, each make far
-fewer write transactions than writes, and every write still gets its own correct answer."""
+fewer write transactions (and ring locks) than writes, and every write still gets its own
+correct answer."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from emulator.store.sqlite import SQLiteStore
 
 WRITERS = 32
+
+
+def run_wave(script: str, tmp_path) -> dict:
+    """Run a wave script in a fresh interpreter on a fresh database; its printed JSON."""
+    db = tmp_path / "s.db"
+    SQLiteStore(f"sqlite:///{db}", str(db)).close()
+    done = subprocess.run([sys.executable, "-c", script, str(db)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 # Runs in a fresh interpreter: gevent must patch before anything imports threading's primitives.
 GEVENT_WAVE = textwrap.dedent("""
@@ -39,11 +49,7 @@ GEVENT_WAVE = textwrap.dedent("""
 
 
 def test_a_gevent_wave_of_requests_shares_transactions_and_every_write_gets_its_answer(tmp_path):
-    db = tmp_path / "s.db"
-    SQLiteStore(f"sqlite:///{db}", str(db)).close()
-    done = subprocess.run([sys.executable, "-c", GEVENT_WAVE, str(db)], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = run_wave(GEVENT_WAVE, tmp_path)
     assert sum(out["batches"]) == WRITERS  # every consume was written; no entry took a transaction
     assert len(out["batches"]) <= 2, out["batches"]  # a wave, not one transaction per write
     won = [won for won, _ in out["results"]]
@@ -104,12 +110,7 @@ INTERRUPTED_WAVE = textwrap.dedent("""
 
 def test_an_interrupted_group_write_fails_its_own_requests_cleanly_and_the_next_wave_writes(tmp_path):
     """Never a silent None: a consume would read it as "not won", and its request would be refused."""
-    db = tmp_path / "s.db"
-    SQLiteStore(f"sqlite:///{db}", str(db)).close()
-    done = subprocess.run([sys.executable, "-c", INTERRUPTED_WAVE, str(db)], capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = run_wave(INTERRUPTED_WAVE, tmp_path)
     assert out["calls"][0] == 8  # the whole first wave was in the interrupted write
     assert sorted(out["first"], key=str) == ["leader"] + ["unavailable"] * 7
     assert out["after"] == [None] * 8  # each consumed by its own call: the interrupted write stored nothing
@@ -150,11 +151,7 @@ def test_a_gevent_wave_of_journal_entries_takes_the_ring_lock_once_and_each_is_r
     """Each entry used to take the ring's lock on its own: 4 syscalls per request, about 3 us each
     in a loaded worker. A wave now shares one lock, and every call still returns its own id only
     once its entry is readable by another store (the journal's bound: before the answer leaves)."""
-    db = tmp_path / "s.db"
-    SQLiteStore(f"sqlite:///{db}", str(db)).close()
-    done = subprocess.run([sys.executable, "-c", JOURNAL_WAVE, str(db)], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = run_wave(JOURNAL_WAVE, tmp_path)
     numbers = [number for number, _ in out["results"]]
     assert sorted(numbers) == list(range(2, WRITERS + 2))  # each its own id, none lost or repeated
     assert all(seen == [number] for number, seen in out["results"])
@@ -196,12 +193,7 @@ FAILING_JOURNAL_WAVE = textwrap.dedent("""
 def test_a_journal_wave_the_disk_refuses_fails_every_entry_in_it_and_the_next_wave_is_written(tmp_path):
     """No entry of a failed wave is half there: the two written before the failure are never
     shown (the ring's latest id did not move), and the next wave takes their ids."""
-    db = tmp_path / "s.db"
-    SQLiteStore(f"sqlite:///{db}", str(db)).close()
-    done = subprocess.run([sys.executable, "-c", FAILING_JOURNAL_WAVE, str(db)], capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = run_wave(FAILING_JOURNAL_WAVE, tmp_path)
     assert all("No space left on device" in answer for answer in out["first"]), out["first"]
     assert out["after"] == [2, 3, 4]
     assert out["keys"] == ["warm", "k6", "k7", "k8"]
