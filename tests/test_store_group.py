@@ -156,3 +156,47 @@ def test_a_greenlet_that_gives_way_after_the_leader_still_joins_its_flush():
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout)
     assert out == {"flushes": [["first", "next"]], "answers": ["first", "next"]}
+
+
+# Another connection's request arrives (its socket becomes readable) just as a leader gives way.
+ARRIVES_WHILE_THE_WAVE_FORMS = """
+from gevent import monkey
+monkey.patch_all()
+import json, socket
+import gevent
+from emulator.store.group import Group
+
+flushes = []
+def flush(batch):
+    flushes.append([slot.op for slot in batch])
+    for slot in batch:
+        slot.result = slot.op
+
+group = Group(flush)
+ours, theirs = socket.socketpair()
+
+def keep_alive_connection():
+    ours.recv(1)  # waits for its next request's bytes
+    return group.submit("arrived")
+
+def leader():
+    theirs.send(b"x")  # the other request arrives: only the hub's next poll can see it
+    return group.submit("first")
+
+waiting = gevent.spawn(keep_alive_connection)
+gevent.sleep(0)  # it now waits on its socket
+first = gevent.spawn(leader)
+gevent.joinall([waiting, first], timeout=10)
+print(json.dumps({"flushes": flushes, "answers": [first.value, waiting.value]}))
+"""
+
+
+def test_a_request_that_arrives_while_a_wave_forms_joins_it():
+    """The hub polls its sockets before the leader flushes, and runs what the poll found ready
+    before the leader resumes: a request whose bytes came in meanwhile is in the same flush. With
+    one give-way the leader resumed first (libev runs a due timer before the I/O of its poll)."""
+    done = subprocess.run([sys.executable, "-c", ARRIVES_WHILE_THE_WAVE_FORMS], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    assert out == {"flushes": [["first", "arrived"]], "answers": ["first", "arrived"]}
