@@ -117,9 +117,8 @@ def test_a_forked_worker_gets_an_empty_group_that_waits_the_way_the_worker_does(
     assert out == {"flushes": [[1, 2, 3]], "results": [10, 20, 30]}
 
 
-# A connection answered just before the leader gave way takes its own turn after it (as every
-# connection does after an answer, gevent_worker.py), then starts its next request.
-TURN_TAKEN_AFTER_THE_LEADERS = """
+# A gevent process whose group records each flush's ops and answers each op with itself.
+RECORDING_GROUP = """
 from gevent import monkey
 monkey.patch_all()
 import json
@@ -133,6 +132,20 @@ def flush(batch):
         slot.result = slot.op
 
 group = Group(flush)
+"""
+
+
+def run_script(script: str) -> dict:
+    """Run a script in a fresh interpreter (gevent must patch first); its printed JSON."""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+# A connection answered just before the leader gave way takes its own turn after it (as every
+# connection does after an answer, gevent_worker.py), then starts its next request.
+TURN_TAKEN_AFTER_THE_LEADERS = RECORDING_GROUP + """
 
 def next_request():
     gevent.sleep(0)  # in the queue ahead of the leader's turn ...
@@ -151,28 +164,13 @@ def test_a_greenlet_that_gives_way_after_the_leader_still_joins_its_flush():
     turn, before greenlets that gave way after it: their requests missed the wave, the waves broke
     up, and a request that missed one was answered a whole wave later (validate's p99 was 1.6 to
     1.8 x the floor's, its p99.9 45 to 100 ms)."""
-    done = subprocess.run([sys.executable, "-c", TURN_TAKEN_AFTER_THE_LEADERS], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = json.loads(done.stdout)
+    out = run_script(TURN_TAKEN_AFTER_THE_LEADERS)
     assert out == {"flushes": [["first", "next"]], "answers": ["first", "next"]}
 
 
 # Another connection's request arrives (its socket becomes readable) just as a leader gives way.
-ARRIVES_WHILE_THE_WAVE_FORMS = """
-from gevent import monkey
-monkey.patch_all()
-import json, socket
-import gevent
-from emulator.store.group import Group
-
-flushes = []
-def flush(batch):
-    flushes.append([slot.op for slot in batch])
-    for slot in batch:
-        slot.result = slot.op
-
-group = Group(flush)
+ARRIVES_WHILE_THE_WAVE_FORMS = RECORDING_GROUP + """
+import socket
 ours, theirs = socket.socketpair()
 
 def keep_alive_connection():
@@ -195,8 +193,5 @@ def test_a_request_that_arrives_while_a_wave_forms_joins_it():
     """The hub polls its sockets before the leader flushes, and runs what the poll found ready
     before the leader resumes: a request whose bytes came in meanwhile is in the same flush. With
     one give-way the leader resumed first (libev runs a due timer before the I/O of its poll)."""
-    done = subprocess.run([sys.executable, "-c", ARRIVES_WHILE_THE_WAVE_FORMS], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = json.loads(done.stdout)
+    out = run_script(ARRIVES_WHILE_THE_WAVE_FORMS)
     assert out == {"flushes": [["first", "arrived"]], "answers": ["first", "arrived"]}
