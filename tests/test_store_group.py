@@ -5,17 +5,11 @@ greenlet runs until it waits)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from emulator.errors import StoreUnavailable
 from emulator.store.group import Group, Slot
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.scripts import run_json_script
 
 # Three greenlets submit at once; the first flush raises (a bug), later ones answer op * 10.
 WAVES = """
@@ -47,10 +41,7 @@ print(json.dumps({"flushes": flushes, "first": first, "second": second}))
 
 
 def test_greenlets_share_a_flush_and_a_failed_flush_fails_only_its_own_calls():
-    done = subprocess.run([sys.executable, "-c", WAVES], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = json.loads(done.stdout)
+    out = run_json_script(WAVES)
     assert out["flushes"] == [[1, 2, 3], [4, 5, 6]]  # one flush per wave
     assert out["first"] == ["RuntimeError", "StoreUnavailable", "StoreUnavailable"]  # the leader sees the bug
     assert out["second"] == [40, 50, 60]  # and the group goes on
@@ -110,10 +101,7 @@ os.waitpid(pid, 0)
 def test_a_forked_worker_gets_an_empty_group_that_waits_the_way_the_worker_does():
     """The child neither waits for the parent's flush (nobody would end it there) nor keeps the
     parent's way of waiting: patched by gevent after the fork, its greenlets share a flush."""
-    done = subprocess.run([sys.executable, "-c", FORKED_THEN_PATCHED], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = json.loads(done.stdout)
+    out = run_json_script(FORKED_THEN_PATCHED)
     assert out == {"flushes": [[1, 2, 3]], "results": [10, 20, 30]}
 
 
@@ -133,14 +121,6 @@ def flush(batch):
 
 group = Group(flush)
 """
-
-
-def run_script(script: str) -> dict:
-    """Run a script in a fresh interpreter (gevent must patch first); its printed JSON."""
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout)
 
 
 # A connection answered just before the leader gave way takes its own turn after it (as every
@@ -164,7 +144,7 @@ def test_a_greenlet_that_gives_way_after_the_leader_still_joins_its_flush():
     turn, before greenlets that gave way after it: their requests missed the wave, the waves broke
     up, and a request that missed one was answered a whole wave later (validate's p99 was 1.6 to
     1.8 x the floor's, its p99.9 45 to 100 ms)."""
-    out = run_script(TURN_TAKEN_AFTER_THE_LEADERS)
+    out = run_json_script(TURN_TAKEN_AFTER_THE_LEADERS)
     assert out == {"flushes": [["first", "next"]], "answers": ["first", "next"]}
 
 
@@ -193,5 +173,5 @@ def test_a_request_that_arrives_while_a_wave_forms_joins_it():
     """The hub polls its sockets before the leader flushes, and runs what the poll found ready
     before the leader resumes: a request whose bytes came in meanwhile is in the same flush. With
     one give-way the leader resumed first (libev runs a due timer before the I/O of its poll)."""
-    out = run_script(ARRIVES_WHILE_THE_WAVE_FORMS)
+    out = run_json_script(ARRIVES_WHILE_THE_WAVE_FORMS)
     assert out == {"flushes": [["first", "arrived"]], "answers": ["first", "arrived"]}

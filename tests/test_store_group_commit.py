@@ -7,13 +7,11 @@ correct answer."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
 from emulator.store.sqlite import SQLiteStore
+from tests.support.scripts import run_json_script
 
 WRITERS = 32
 
@@ -22,9 +20,7 @@ def run_wave(script: str, tmp_path) -> dict:
     """Run a wave script in a fresh interpreter on a fresh database; its printed JSON."""
     db = tmp_path / "s.db"
     SQLiteStore(f"sqlite:///{db}", str(db)).close()
-    done = subprocess.run([sys.executable, "-c", script, str(db)], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return run_json_script(script, str(db))
 
 # Runs in a fresh interpreter: gevent must patch before anything imports threading's primitives.
 GEVENT_WAVE = textwrap.dedent("""

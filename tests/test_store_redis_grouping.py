@@ -5,19 +5,14 @@ The gevent cases run in a child process with gevent's monkey patching, as in a `
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import redis
 
 from emulator.errors import StoreUnavailable
 from emulator.store import open_store
 from emulator.store.base import JournalQuery
+from tests.support.scripts import run_json_script
 
-ROOT = Path(__file__).resolve().parent.parent
 GREENLETS = 40
 
 # argv: redis url, greenlets. Prints the answers and how many times this process sent Redis
@@ -47,10 +42,7 @@ print(json.dumps({"answers": answers, "round_trips": len(sends)}))
 
 
 def run_wave(url: str, n: int) -> dict:
-    done = subprocess.run([sys.executable, "-c", WAVE, url, str(n)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout)
+    return run_json_script(WAVE, url, str(n))
 
 
 def test_a_wave_of_greenlets_shares_one_round_trip_per_step(redis_url):
